@@ -1,0 +1,10 @@
+// AVX2+FMA float32 kernels. Only callable when cpu_supports(Isa::kAvx2).
+#pragma once
+
+namespace nibble::avx2 {
+
+// Four 8-lane FMA accumulators, combined pairwise, then the lanes summed in a fixed
+// order and the tail (n % 8) added last: deterministic for a given n.
+float dot_f32(const float* a, const float* b, int n);
+
+}  // namespace nibble::avx2

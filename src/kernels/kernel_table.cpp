@@ -1,0 +1,88 @@
+#include "kernels/kernel_table.h"
+
+#include <cpuid.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/avx2/f32_avx2.h"
+#include "kernels/scalar/f32_scalar.h"
+
+namespace nibble {
+
+const char* isa_name(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "scalar"; }
+
+namespace {
+
+// XCR0 bits 1 (SSE) and 2 (AVX/YMM) must both be set by the OS before AVX code may run.
+bool os_saves_ymm() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  bool osxsave = (ecx & (1u << 27)) != 0;
+  if (!osxsave) return false;
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  return (xcr0_lo & 0x6u) == 0x6u;
+}
+
+bool cpu_has_avx2_fma() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  bool fma = (ecx & (1u << 12)) != 0;
+  bool avx = (ecx & (1u << 28)) != 0;
+  bool f16c = (ecx & (1u << 29)) != 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  bool avx2 = (ebx & (1u << 5)) != 0;
+  return fma && avx && f16c && avx2 && os_saves_ymm();
+}
+
+constexpr KernelTable kScalarTable{Isa::kScalar, &scalar::dot_f32};
+constexpr KernelTable kAvx2Table{Isa::kAvx2, &avx2::dot_f32};
+
+const KernelTable* choose_table() {
+  Isa best = cpu_supports(Isa::kAvx2) ? Isa::kAvx2 : Isa::kScalar;
+  if (const char* env = std::getenv("NIBBLE_ISA"); env != nullptr && *env != '\0') {
+    auto requested = parse_isa(env);
+    if (!requested.ok()) {
+      std::fprintf(stderr, "nibble: warning: %s; using %s\n", requested.error().message.c_str(),
+                   isa_name(best));
+    } else if (!cpu_supports(*requested)) {
+      std::fprintf(stderr, "nibble: warning: NIBBLE_ISA=%s is not supported by this CPU; using %s\n",
+                   env, isa_name(best));
+    } else {
+      best = *requested;
+    }
+  }
+  return *kernel_table_for(best);
+}
+
+}  // namespace
+
+bool cpu_supports(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2: {
+      static const bool supported = cpu_has_avx2_fma();
+      return supported;
+    }
+  }
+  return false;
+}
+
+Result<const KernelTable*> kernel_table_for(Isa isa) {
+  if (!cpu_supports(isa)) return make_error("this CPU (or OS) cannot run {} code", isa_name(isa));
+  return isa == Isa::kAvx2 ? &kAvx2Table : &kScalarTable;
+}
+
+const KernelTable& kernels() {
+  static const KernelTable* table = choose_table();
+  return *table;
+}
+
+Result<Isa> parse_isa(const std::string& name) {
+  if (name == "scalar") return Isa::kScalar;
+  if (name == "avx2") return Isa::kAvx2;
+  return make_error("unknown ISA '{}': expected scalar or avx2", name);
+}
+
+}  // namespace nibble

@@ -1,0 +1,59 @@
+// ModelWeights: the tensors of a Llama-family decoder in memory, float32 and row-major.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nibble {
+
+// A row-major float32 matrix [rows][cols]. For a linear layer rows = out_features and
+// cols = in_features (PyTorch's layout), so y[r] = dot(row r, x).
+struct DenseMatrix {
+  int rows = 0;
+  int cols = 0;
+  std::vector<float> data;
+
+  const float* row(int r) const { return data.data() + static_cast<size_t>(r) * cols; }
+  float* row(int r) { return data.data() + static_cast<size_t>(r) * cols; }
+};
+
+// y = W x (+ b). `bias` is empty when the layer has none.
+struct Linear {
+  DenseMatrix weight;
+  std::vector<float> bias;
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // (dim) RMSNorm gain before attention
+  Linear wq;                     // (n_heads*head_dim, dim)
+  Linear wk;                     // (n_kv_heads*head_dim, dim)
+  Linear wv;                     // (n_kv_heads*head_dim, dim)
+  Linear wo;                     // (dim, n_heads*head_dim)
+  std::vector<float> ffn_norm;   // (dim) RMSNorm gain before the feed-forward
+  Linear w_gate;                 // (hidden_dim, dim)  "w1" in llama2.c
+  Linear w_up;                   // (hidden_dim, dim)  "w3" in llama2.c
+  Linear w_down;                 // (dim, hidden_dim)  "w2" in llama2.c
+};
+
+struct ModelWeights {
+  DenseMatrix token_embedding;      // (vocab_size, dim)
+  std::vector<LayerWeights> layers;
+  std::vector<float> final_norm;    // (dim)
+  // (vocab_size, dim); empty when tied: the classifier is token_embedding.
+  Linear classifier;
+
+  const DenseMatrix& classifier_matrix() const {
+    return classifier.weight.data.empty() ? token_embedding : classifier.weight;
+  }
+};
+
+// One tensor as stored in the source file, for `nibble inspect`.
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;  // logical shape, outermost first
+  std::string type;            // storage type in the file: F32, F16, BF16, ...
+  uint64_t bytes = 0;          // bytes the tensor occupies in the file
+};
+
+}  // namespace nibble

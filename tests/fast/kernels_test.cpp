@@ -1,0 +1,77 @@
+// Parity of every float kernel on every ISA this machine has against the scalar reference.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/kernel_table.h"
+#include "kernels/scalar/f32_scalar.h"
+
+namespace nibble {
+namespace {
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2})
+    if (cpu_supports(isa)) isas.push_back(isa);
+  return isas;
+}
+
+TEST(Kernels, ScalarDotAddsLeftToRight) {
+  // 1e8 + 1 - 1e8 is 0 in float when added left to right (1 is lost), 1 otherwise.
+  const float a[3] = {1e8f, 1.0f, -1e8f};
+  const float b[3] = {1.0f, 1.0f, 1.0f};
+  EXPECT_EQ(scalar::dot_f32(a, b, 3), 0.0f);
+}
+
+TEST(Kernels, DotMatchesScalarWithinRoundingBound) {
+  // Any summation order of n products has |error| <= gamma(n) * sum|a_i b_i| against the
+  // exact sum (Higham, Accuracy and Stability, 3.1), gamma(n) = n u / (1 - n u), u = 2^-24.
+  // Two orders differ by at most twice that (an FMA only removes rounding steps).
+  const uint32_t seed = 20261123;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (Isa isa : available_isas()) {
+    const KernelTable* table = *kernel_table_for(isa);
+    for (int n = 0; n <= 200; ++n) {
+      std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+      double abs_sum = 0.0;
+      for (int i = 0; i < n; ++i) {
+        a[i] = normal(rng);
+        b[i] = normal(rng);
+        abs_sum += std::fabs(static_cast<double>(a[i]) * b[i]);
+      }
+      const double u = std::ldexp(1.0, -24);
+      const double gamma = n * u / (1.0 - n * u);
+      const double got = table->dot_f32(a.data(), b.data(), n);
+      const double want = scalar::dot_f32(a.data(), b.data(), n);
+      ASSERT_LE(std::fabs(got - want), 2.0 * gamma * abs_sum)
+          << isa_name(isa) << " n=" << n << " seed=" << seed;
+    }
+  }
+}
+
+TEST(Kernels, DotIsDeterministicPerIsa) {
+  std::vector<float> a(1000), b(1000);
+  for (int i = 0; i < 1000; ++i) {
+    a[i] = std::sin(i * 0.37f);
+    b[i] = std::cos(i * 0.11f);
+  }
+  for (Isa isa : available_isas()) {
+    const KernelTable* table = *kernel_table_for(isa);
+    const float first = table->dot_f32(a.data(), b.data(), 1000);
+    for (int repeat = 0; repeat < 10; ++repeat) ASSERT_EQ(table->dot_f32(a.data(), b.data(), 1000), first);
+  }
+}
+
+TEST(Kernels, ParseIsa) {
+  EXPECT_EQ(*parse_isa("scalar"), Isa::kScalar);
+  EXPECT_EQ(*parse_isa("avx2"), Isa::kAvx2);
+  auto bad = parse_isa("sse9");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("sse9"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nibble

@@ -1,0 +1,118 @@
+// The CLI contract (README "CLI"): JSON keys, exit codes and error messages.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace nibble {
+namespace {
+
+using testing::model_path;
+using testing::run_nibble;
+using testing::shell_quote;
+
+std::string tiny_llama() { return shell_quote(model_path("tiny-llama-8m/model.bin")); }
+
+TEST(Cli, GenerateJsonHasTheContractKeys) {
+  NIBBLE_REQUIRE_MODELS();
+  auto run = run_nibble("generate -m " + tiny_llama() + " -p 'The function returns' -n 5 --json -t 1");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto json = nlohmann::json::parse(run.out);
+  EXPECT_EQ(json["prompt_ids"], nlohmann::json({1, 407, 450, 1057}));
+  EXPECT_EQ(json["ids"], nlohmann::json({263, 595, 526, 295, 268}));
+  EXPECT_EQ(json["text"], " a class object to the");
+  EXPECT_GT(json["decode_tok_s"].get<double>(), 0.0);
+}
+
+TEST(Cli, GenerateStopsAtTheEndOfTextToken) {
+  NIBBLE_REQUIRE_MODELS();
+  // reference.json: the greedy continuation reaches BOS after 8 tokens.
+  auto run = run_nibble("generate -m " + tiny_llama() + " -p 'The function returns' -n 30 --json");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["ids"].size(), 8u);
+}
+
+TEST(Cli, SamplingIsReproducibleForASeed) {
+  NIBBLE_REQUIRE_MODELS();
+  const std::string args = "generate -m " + tiny_llama() + " -p 'The' -n 20 --temp 1 --top-p 0.9 --json --seed ";
+  auto a = run_nibble(args + "7");
+  auto b = run_nibble(args + "7");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["ids"], nlohmann::json::parse(b.out)["ids"]);
+}
+
+TEST(Cli, PerplexityJsonAndKlAgainstItself) {
+  NIBBLE_REQUIRE_MODELS();
+  auto run = run_nibble("perplexity -m " + tiny_llama() + " -f " +
+                        shell_quote(model_path("text/indomain-valid-a.txt")) + " --ctx 128 --chunks 3 --kl-ref " +
+                        shell_quote(model_path("tiny-llama-8m/hf")) + " --json");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto json = nlohmann::json::parse(run.out);
+  EXPECT_EQ(json["chunks"].get<int>(), 3);
+  EXPECT_EQ(json["tokens_scored"].get<int>(), 3 * 63);
+  for (const char* key : {"ppl", "ppl_stderr", "nll", "kld", "kld_p99", "same_top", "dppl"})
+    EXPECT_TRUE(json.contains(key)) << key;
+  // The same weights in two layouts: identical predictions up to float rounding.
+  EXPECT_LT(json["kld"].get<double>(), 1e-6);
+  EXPECT_EQ(json["same_top"].get<double>(), 1.0);
+  EXPECT_NEAR(json["ppl"].get<double>(), std::exp(json["nll"].get<double>()), 1e-9);
+}
+
+TEST(Cli, InspectListsTensorsAndConfig) {
+  NIBBLE_REQUIRE_MODELS();
+  auto run = run_nibble("inspect -m " + shell_quote(model_path("tiny-qwen2-7m/hf-bf16-sharded")) + " --json");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto json = nlohmann::json::parse(run.out);
+  EXPECT_EQ(json["config"]["architecture"], "qwen2");
+  EXPECT_EQ(json["config"]["n_kv_heads"], 2);
+  EXPECT_EQ(json["config"]["qkv_bias"], true);
+  bool saw_bias = false;
+  uint64_t total = 0;
+  for (const auto& t : json["tensors"]) {
+    EXPECT_EQ(t["type"], "BF16") << t["name"];
+    total += t["bytes"].get<uint64_t>();
+    if (t["name"] == "model.layers.0.self_attn.q_proj.bias") {
+      saw_bias = true;
+      EXPECT_EQ(t["shape"], nlohmann::json({320}));
+    }
+  }
+  EXPECT_TRUE(saw_bias);
+  EXPECT_GT(json["file_bytes"].get<uint64_t>(), total);  // headers count too
+}
+
+TEST(Cli, ErrorsAreMessagesWithNonZeroExit) {
+  NIBBLE_REQUIRE_MODELS();
+  const std::string dir = testing::temp_dir();
+  {
+    std::ofstream(dir + "/garbage.bin") << "not a model at all";
+  }
+  struct Case {
+    std::string args;
+    std::string expected;
+  };
+  std::string long_prompt;
+  for (int i = 0; i < 300; ++i) long_prompt += "word ";
+  const Case cases[] = {
+      {"generate -m " + shell_quote(dir + "/missing.bin") + " -p hi", "missing.bin"},
+      {"generate -m " + shell_quote(dir + "/garbage.bin") + " -p hi", "garbage.bin"},
+      {"generate -m " + shell_quote(dir) + " -p hi", "config.json"},
+      {"generate -m " + tiny_llama() + " -p " + shell_quote(long_prompt), "context holds 256"},
+      {"generate -m " + tiny_llama() + " -p hi --top-p 2", "top-p"},
+      {"perplexity -m " + tiny_llama() + " -f " + shell_quote(dir + "/none.txt"), "none.txt"},
+      {"perplexity -m " + tiny_llama() + " -f " + shell_quote(model_path("text/indomain-valid-a.txt")) +
+           " --ctx 512", "exceeds the model's context of 256"},
+      {"perplexity -m " + tiny_llama() + " -f " + shell_quote(model_path("text/indomain-valid-a.txt")) +
+           " --kl-ref " + shell_quote(model_path("stories260K/stories260K.bin")), "vocab_size 512"},
+  };
+  for (const auto& c : cases) {
+    auto run = run_nibble(c.args);
+    EXPECT_NE(run.exit_code, 0) << c.args;
+    EXPECT_NE(run.err.find(c.expected), std::string::npos) << c.args << "\n" << run.err;
+    EXPECT_EQ(run.err.find("Segmentation"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace nibble

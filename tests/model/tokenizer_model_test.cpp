@@ -1,0 +1,239 @@
+// The real vocabularies: our tokenizer.bin encoder against libsentencepiece on the same
+// vocabulary's tokenizer.model, on whole texts and on random byte strings; stories260K's
+// tok512.bin round trip; llama.cpp's tokenizer test vectors for the Llama 2 vocabulary.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iterator>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/file.h"
+#include "support/test_support.h"
+#include "tokenizer/llama_bin_tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
+
+namespace nibble {
+namespace {
+
+using testing::model_path;
+
+struct Vocabulary {
+  const char* dir;  // under the models directory, holding tokenizer.bin and tokenizer.model
+  int size;
+};
+
+constexpr Vocabulary kLlama2{"llama2-tokenizer", 32000};
+constexpr Vocabulary kTinyLlama{"tiny-llama-8m", 8192};
+
+LlamaBinTokenizer open_bin(const Vocabulary& vocab) {
+  auto tokenizer = LlamaBinTokenizer::open(model_path(std::string(vocab.dir) + "/tokenizer.bin"), vocab.size);
+  if (!tokenizer.ok()) throw std::runtime_error(tokenizer.error().message);
+  return std::move(tokenizer).value();
+}
+
+SentencePieceTokenizer open_sentencepiece(const Vocabulary& vocab) {
+  auto tokenizer = SentencePieceTokenizer::open(model_path(std::string(vocab.dir) + "/tokenizer.model"));
+  if (!tokenizer.ok()) throw std::runtime_error(tokenizer.error().message);
+  return std::move(tokenizer).value();
+}
+
+std::vector<int> encode_or_fail(const Tokenizer& tokenizer, std::string_view text, bool add_bos) {
+  auto ids = tokenizer.encode(text, add_bos);
+  EXPECT_TRUE(ids.ok()) << ids.error().message;
+  return ids.ok() ? std::move(ids).value() : std::vector<int>{};
+}
+
+std::string piece_list(const Tokenizer& tokenizer, const std::vector<int>& ids, size_t from, size_t to) {
+  std::string out;
+  for (size_t i = from; i < std::min(to, ids.size()); ++i) {
+    auto piece = tokenizer.decode_piece(-1, ids[i]);
+    out += fmt::format("{}:{:?} ", ids[i], piece.ok() ? piece.value() : std::string("?"));
+  }
+  return out;
+}
+
+// Fails with the first position where the two id sequences differ and the pieces around it.
+void expect_same_ids(const std::vector<int>& reference, const std::vector<int>& ours, const Tokenizer& tokenizer,
+                     const std::string& what) {
+  if (reference == ours) return;
+  size_t first = 0;
+  while (first < reference.size() && first < ours.size() && reference[first] == ours[first]) ++first;
+  const size_t from = first >= 5 ? first - 5 : 0;
+  ADD_FAILURE() << what << ": ids differ first at position " << first << " (sentencepiece " << reference.size()
+                << " ids, tokenizer.bin " << ours.size() << ")\n  sentencepiece:  "
+                << piece_list(tokenizer, reference, from, first + 6) << "\n  tokenizer.bin:  "
+                << piece_list(tokenizer, ours, from, first + 6);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Whole texts, each encoded as one string with BOS, give identical ids.
+class WholeTextTest : public ::testing::TestWithParam<std::tuple<Vocabulary, const char*>> {};
+
+TEST_P(WholeTextTest, BinEncoderMatchesSentencePiece) {
+  NIBBLE_REQUIRE_MODELS();
+  const auto& [vocab, text_name] = GetParam();
+  const LlamaBinTokenizer bin = open_bin(vocab);
+  const SentencePieceTokenizer sentencepiece = open_sentencepiece(vocab);
+  auto text = read_text_file(model_path(text_name));
+  ASSERT_TRUE(text.ok()) << text.error().message;
+
+  auto start = std::chrono::steady_clock::now();
+  const std::vector<int> reference = encode_or_fail(sentencepiece, *text, true);
+  const double reference_seconds = seconds_since(start);
+  start = std::chrono::steady_clock::now();
+  const std::vector<int> ours = encode_or_fail(bin, *text, true);
+  const double our_seconds = seconds_since(start);
+  std::printf("[ info ] %s on %s (%zu bytes, %zu ids): sentencepiece %.3f s, tokenizer.bin %.3f s\n", vocab.dir,
+              text_name, text->size(), reference.size(), reference_seconds, our_seconds);
+
+  ASSERT_GT(reference.size(), text->size() / 10) << "implausibly few ids";
+  ASSERT_EQ(reference.front(), 1);
+  expect_same_ids(reference, ours, bin, fmt::format("{} on {}", vocab.dir, text_name));
+}
+
+INSTANTIATE_TEST_SUITE_P(Texts, WholeTextTest,
+                         ::testing::Combine(::testing::Values(kLlama2, kTinyLlama),
+                                            ::testing::Values("text/wiki.test.raw", "text/indomain-valid-a.txt")),
+                         [](const auto& info) {
+                           const std::string dir = std::get<0>(info.param).size == 32000 ? "Llama2" : "TinyLlama";
+                           const std::string text = std::string(std::get<1>(info.param)).find("wiki") != std::string::npos
+                                                        ? "WikiText"
+                                                        : "InDomain";
+                           return dir + "_" + text;
+                         });
+
+// Random byte strings: invalid UTF-8, NUL, control characters, literal '▁', runs of
+// spaces and characters outside the vocabulary (byte fallback), from a printed seed.
+TEST(TokenizerModelTest, BinEncoderMatchesSentencePieceOnRandomBytes) {
+  NIBBLE_REQUIRE_MODELS();
+  const std::vector<std::string> atoms = {
+      " ", " ", "  ", "\n", "\t", "\r", std::string(1, '\0'), "a", "e", "th", "the", "ing", "Q", "z", "0", "7",
+      ".", ",", "<", ">", "<s>", "</s>", "<0x41>", "<unk>", "\xE2\x96\x81", "\xC3\xA9", "\xE6\x97\xA5", "\xF0\x9F\x98\x80",
+      "\xEF\xBF\xBD", "\xC3", "\xA9", "\xFF", "\xF0\x9F", "\xED\xA0\x80", "\xC0\x80", "\xF4\x90\x80\x80", "\x7F",
+      "\xD0\x96", "\xE2\x80\x99"};
+  for (const Vocabulary& vocab : {kLlama2, kTinyLlama}) {
+    const LlamaBinTokenizer bin = open_bin(vocab);
+    const SentencePieceTokenizer sentencepiece = open_sentencepiece(vocab);
+    const unsigned seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    for (int trial = 0; trial < 3000; ++trial) {
+      std::string text;
+      const int atoms_in_text = static_cast<int>(rng() % 24);
+      for (int i = 0; i < atoms_in_text; ++i) {
+        if (rng() % 8 == 0) {
+          text.push_back(static_cast<char>(rng() % 256));  // any byte at all
+        } else {
+          text += atoms[rng() % atoms.size()];
+        }
+      }
+      const auto reference = encode_or_fail(sentencepiece, text, trial % 2 == 0);
+      const auto ours = encode_or_fail(bin, text, trial % 2 == 0);
+      expect_same_ids(reference, ours, bin, fmt::format("{} seed {} trial {} text {:?}", vocab.dir, seed, trial, text));
+      if (reference != ours) return;
+    }
+  }
+}
+
+// The reference prompt of tiny-llama-8m (from its reference.json) in both encoders.
+TEST(TokenizerModelTest, TinyLlamaReferencePrompt) {
+  NIBBLE_REQUIRE_MODELS();
+  const std::vector<int> expected = {1, 407, 450, 1057};
+  EXPECT_EQ(encode_or_fail(open_bin(kTinyLlama), "The function returns", true), expected);
+  EXPECT_EQ(encode_or_fail(open_sentencepiece(kTinyLlama), "The function returns", true), expected);
+}
+
+// stories260K's 512-token vocabulary: sentences decode back to themselves, including
+// characters that only byte fallback can spell.
+TEST(TokenizerModelTest, Stories260KRoundTrip) {
+  NIBBLE_REQUIRE_MODELS();
+  auto tokenizer = LlamaBinTokenizer::open(model_path("stories260K/tok512.bin"), 512);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.error().message;
+  for (const std::string text :
+       {"Once upon a time, there was a little girl named Lily.", "She loved to play outside in the park.",
+        "Lily's mom said, \"Lily, let's go to the park.\"", "  two leading spaces and a tab\tand a newline\n",
+        "Caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80 {curly} [square] ~tilde~"}) {
+    const auto ids = encode_or_fail(*tokenizer, text, true);
+    ASSERT_FALSE(ids.empty());
+    EXPECT_EQ(ids.front(), tokenizer->bos_id());
+    auto decoded = tokenizer->decode(std::vector<int>(ids.begin() + 1, ids.end()), tokenizer->bos_id());
+    ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+    EXPECT_EQ(*decoded, text);
+  }
+  // A well-known encoding: llama2.c's run prints these pieces for this prompt.
+  const auto ids = encode_or_fail(*tokenizer, "Once upon a time", true);
+  ASSERT_GE(ids.size(), 2u);
+  auto first = tokenizer->decode_piece(ids[0], ids[1]);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, "Once");
+}
+
+// llama.cpp's tokenizer test vectors for the Llama 2 vocabulary (test-tokenizer-0): the
+// .inp file holds texts, each followed by "\n__ggml_vocab_test__\n"; line i of the .out
+// file holds the ids of text i, space-separated. llama.cpp makes them with its SPM
+// tokenizer without BOS and with the dummy-prefix space, which is what SentencePiece's
+// Encode does, so both of our encoders must reproduce them.
+TEST(TokenizerModelTest, LlamaCppVocabTestVectors) {
+  NIBBLE_REQUIRE_MODELS();
+  auto inputs = read_text_file(model_path("llama2-tokenizer/ggml-vocab-llama-spm.gguf.inp"));
+  auto outputs = read_text_file(model_path("llama2-tokenizer/ggml-vocab-llama-spm.gguf.out"));
+  ASSERT_TRUE(inputs.ok() && outputs.ok());
+
+  const std::string separator = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  for (size_t begin = 0; begin < inputs->size();) {
+    const size_t end = inputs->find(separator, begin);
+    ASSERT_NE(end, std::string::npos) << "the .inp file must end with a separator";
+    texts.push_back(inputs->substr(begin, end - begin));
+    begin = end + separator.size();
+  }
+  std::vector<std::vector<int>> expected;
+  std::istringstream lines(*outputs);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream numbers(line);
+    expected.emplace_back(std::istream_iterator<int>(numbers), std::istream_iterator<int>());
+  }
+  ASSERT_EQ(texts.size(), expected.size());
+  ASSERT_GE(texts.size(), 40u);
+
+  const LlamaBinTokenizer bin = open_bin(kLlama2);
+  const SentencePieceTokenizer sentencepiece = open_sentencepiece(kLlama2);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string what = fmt::format("vector {} {:?}", i, texts[i]);
+    expect_same_ids(expected[i], encode_or_fail(sentencepiece, texts[i], false), sentencepiece, what + " (sentencepiece)");
+    expect_same_ids(expected[i], encode_or_fail(bin, texts[i], false), bin, what + " (tokenizer.bin)");
+  }
+}
+
+// The Llama 2 vocabulary's tokenizer.bin must not be accepted for a model of another
+// vocab size, and a tokenizer.model of the wrong size is refused by open_tokenizer.
+TEST(TokenizerModelTest, VocabSizeMismatchIsAnError) {
+  NIBBLE_REQUIRE_MODELS();
+  auto too_small = open_tokenizer(model_path("llama2-tokenizer/tokenizer.bin"), 512);
+  ASSERT_FALSE(too_small.ok());
+  EXPECT_NE(too_small.error().message.find("512"), std::string::npos) << too_small.error().message;
+  auto too_large = open_tokenizer(model_path("stories260K/tok512.bin"), 32000);
+  ASSERT_FALSE(too_large.ok());
+  EXPECT_NE(too_large.error().message.find("32000"), std::string::npos) << too_large.error().message;
+  auto wrong_model = open_tokenizer(model_path("tiny-llama-8m/tokenizer.model"), 32000);
+  ASSERT_FALSE(wrong_model.ok());
+  EXPECT_NE(wrong_model.error().message.find("8192"), std::string::npos) << wrong_model.error().message;
+  auto right = open_tokenizer(model_path("tiny-llama-8m/tokenizer.model"), 8192);
+  ASSERT_TRUE(right.ok()) << right.error().message;
+  EXPECT_EQ((*right)->vocab_size(), 8192);
+  auto any_size = open_tokenizer(model_path("tiny-llama-8m/tokenizer.bin"), 0);
+  ASSERT_TRUE(any_size.ok()) << any_size.error().message;
+  EXPECT_EQ((*any_size)->vocab_size(), 8192);
+}
+
+}  // namespace
+}  // namespace nibble

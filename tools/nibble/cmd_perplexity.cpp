@@ -1,0 +1,100 @@
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "core/file.h"
+#include "core/thread_pool.h"
+#include "eval/perplexity.h"
+#include "model/model.h"
+
+namespace nibble::cli {
+
+namespace {
+
+struct PerplexityArgs {
+  std::string model_path;
+  std::string tokenizer_path;
+  std::string text_path;
+  std::string kl_ref_path;
+  int ctx = 256;
+  int chunks = 0;
+  int threads = default_threads();
+  bool json = false;
+};
+
+int run_perplexity(const PerplexityArgs& args) {
+  LoadOptions load;
+  load.tokenizer_path = args.tokenizer_path;
+  auto model = load_model(args.model_path, load);
+  if (!model.ok()) return report(model.error());
+  std::optional<Model> reference;
+  if (!args.kl_ref_path.empty()) {
+    LoadOptions ref_load;
+    ref_load.require_tokenizer = false;  // the model's tokenizer defines the token stream
+    auto ref = load_model(args.kl_ref_path, ref_load);
+    if (!ref.ok()) return report(ref.error());
+    reference.emplace(std::move(*ref));
+  }
+  auto text = read_text_file(args.text_path);
+  if (!text.ok()) return report(text.error());
+  auto tokens = model->tokenizer->encode(*text, /*add_bos=*/true);
+  if (!tokens.ok()) return report(tokens.error());
+
+  ThreadPool pool(args.threads);
+  PerplexityOptions options{args.ctx, args.chunks};
+  const bool show_progress = isatty(STDERR_FILENO) != 0;
+  auto progress = [&](int done, int total) {
+    if (show_progress) std::fprintf(stderr, "\rchunk %d/%d", done, total);
+    if (show_progress && done == total) std::fprintf(stderr, "\n");
+  };
+  auto result = evaluate_perplexity(*model, reference ? &*reference : nullptr, *tokens, options,
+                                    pool, progress);
+  if (!result.ok()) return report(result.error());
+
+  if (args.json) {
+    nlohmann::json out = {{"ppl", result->ppl},
+                          {"ppl_stderr", result->ppl_stderr},
+                          {"nll", result->nll},
+                          {"tokens_scored", result->tokens_scored},
+                          {"chunks", result->chunks}};
+    if (result->kl) {
+      out["kld"] = result->kl->kld_mean;
+      out["kld_p99"] = result->kl->kld_p99;
+      out["same_top"] = result->kl->same_top;
+      out["dppl"] = result->kl->dppl;
+      out["ref_ppl"] = result->kl->ref_ppl;
+    }
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+  }
+  std::printf("text tokens %zu, ctx %d, chunks %d, tokens scored %lld\n", tokens->size(), args.ctx,
+              result->chunks, static_cast<long long>(result->tokens_scored));
+  std::printf("ppl = %.4f +/- %.4f (mean nll %.6f)\n", result->ppl, result->ppl_stderr, result->nll);
+  if (result->kl) {
+    std::printf("reference ppl = %.4f, dppl = %+.4f\n", result->kl->ref_ppl, result->kl->dppl);
+    std::printf("KL(ref||model) mean = %.6f, p99 = %.6f, same top token = %.2f%%\n",
+                result->kl->kld_mean, result->kl->kld_p99, 100.0 * result->kl->same_top);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_perplexity(CLI::App& app) {
+  auto args = std::make_shared<PerplexityArgs>();
+  auto* sub = app.add_subcommand("perplexity", "Perplexity of a text (llama.cpp's protocol)");
+  sub->add_option("-m,--model", args->model_path, "Model file or directory")->required();
+  sub->add_option("--tokenizer", args->tokenizer_path, "Tokenizer file");
+  sub->add_option("-f,--file", args->text_path, "Text file")->required();
+  sub->add_option("--ctx", args->ctx, "Tokens per chunk")->capture_default_str();
+  sub->add_option("--chunks", args->chunks, "Score at most N chunks (0 = all)")->capture_default_str();
+  sub->add_option("--kl-ref", args->kl_ref_path, "Reference model for KL divergence");
+  sub->add_option("-t,--threads", args->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
+  sub->add_flag("--json", args->json, "Print one JSON object");
+  return [args] { return run_perplexity(*args); };
+}
+
+}  // namespace nibble::cli
