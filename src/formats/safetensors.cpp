@@ -242,6 +242,8 @@ Result<std::vector<std::byte>> encode_safetensors(std::span<const SafetensorsWri
   header["__metadata__"] = {{"format", "pt"}};
   uint64_t offset = 0;
   for (const SafetensorsWriteEntry& e : entries) {
+    if (e.name == "__metadata__")
+      return make_error("safetensors writer: '__metadata__' is reserved and cannot name a tensor");
     if (header.contains(e.name))
       return make_error("safetensors writer: tensor name '{}' is used twice", e.name);
     uint64_t elements = 1;

@@ -36,8 +36,10 @@ bool cpu_has_avx2_fma() {
   return fma && avx && f16c && avx2 && os_saves_ymm();
 }
 
-constexpr KernelTable kScalarTable{Isa::kScalar, &scalar::dot_f32};
-constexpr KernelTable kAvx2Table{Isa::kAvx2, &avx2::dot_f32};
+constexpr KernelTable kScalarTable{Isa::kScalar, &scalar::dot_f32, &scalar::attention_scores,
+                                   &scalar::attention_values};
+constexpr KernelTable kAvx2Table{Isa::kAvx2, &avx2::dot_f32, &avx2::attention_scores,
+                                 &avx2::attention_values};
 
 const KernelTable* choose_table() {
   Isa best = cpu_supports(Isa::kAvx2) ? Isa::kAvx2 : Isa::kScalar;

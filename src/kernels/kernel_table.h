@@ -4,6 +4,7 @@
 // only that ISA's flags, in namespace nibble::<isa>; nothing else uses vector extensions.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "core/status.h"
@@ -21,6 +22,17 @@ struct KernelTable {
   // order); SIMD kernels use lane-parallel partial sums, so they agree with scalar to
   // within float rounding (|error| <= 2*gamma(n)*sum|a[i]*b[i]|), not bit for bit.
   float (*dot_f32)(const float* a, const float* b, int n) = nullptr;
+
+  // Attention scores of one query head: out[s] = dot(q, keys + s*stride, head_dim) * scale
+  // for s < n_positions. Same per-score guarantee as dot_f32.
+  void (*attention_scores)(const float* q, const float* keys, size_t stride, int n_positions,
+                           int head_dim, float scale, float* out) = nullptr;
+
+  // Weighted sum of value rows: out[i] = sum over s of weights[s] * values[s*stride + i],
+  // s ascending. Scalar uses a multiply then an add per term; SIMD kernels fuse them (FMA),
+  // so results agree within float rounding, not bit for bit.
+  void (*attention_values)(const float* weights, const float* values, size_t stride,
+                           int n_positions, int head_dim, float* out) = nullptr;
 };
 
 // What this machine can run, from CPUID and XGETBV (the OS must enable the YMM state).

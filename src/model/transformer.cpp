@@ -76,7 +76,7 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t layer_offset = static_cast<size_t>(layer) * context_len_ * kv_dim;
-  const auto dot = kernels().dot_f32;
+  const KernelTable& k = kernels();
   // One task per (token, head): independent, so any split gives the same bits.
   pool_->parallel_for(static_cast<size_t>(n_tokens) * c.n_heads, 1, [&](size_t begin, size_t end) {
     for (size_t task = begin; task < end; ++task) {
@@ -86,18 +86,11 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
       const float* q = q_.data() + static_cast<size_t>(t) * c.q_dim() + static_cast<size_t>(h) * hd;
       float* att = scores_.data() + task * context_len_;
       const size_t kv_head = static_cast<size_t>(h / group) * hd;
-      for (int s = 0; s <= token_pos; ++s) {
-        const float* k = key_cache_.data() + layer_offset + static_cast<size_t>(s) * kv_dim + kv_head;
-        att[s] = dot(q, k, hd) * scale;
-      }
+      k.attention_scores(q, key_cache_.data() + layer_offset + kv_head, kv_dim, token_pos + 1, hd,
+                         scale, att);
       softmax(att, token_pos + 1);
       float* out = xb_.data() + static_cast<size_t>(t) * c.q_dim() + static_cast<size_t>(h) * hd;
-      std::memset(out, 0, sizeof(float) * hd);
-      for (int s = 0; s <= token_pos; ++s) {
-        const float* v = value_cache_.data() + layer_offset + static_cast<size_t>(s) * kv_dim + kv_head;
-        const float a = att[s];
-        for (int i = 0; i < hd; ++i) out[i] += a * v[i];
-      }
+      k.attention_values(att, value_cache_.data() + layer_offset + kv_head, kv_dim, token_pos + 1, hd, out);
     }
   });
 }

@@ -28,3 +28,26 @@ float dot_f32(const float* a, const float* b, int n) {
 }
 
 }  // namespace nibble::avx2
+
+namespace nibble::avx2 {
+
+void attention_scores(const float* q, const float* keys, size_t stride, int n_positions, int head_dim,
+                      float scale, float* out) {
+  for (int s = 0; s < n_positions; ++s) out[s] = dot_f32(q, keys + s * stride, head_dim) * scale;
+}
+
+void attention_values(const float* weights, const float* values, size_t stride, int n_positions,
+                      int head_dim, float* out) {
+  const int vec_end = head_dim - head_dim % 8;
+  for (int i = 0; i < head_dim; ++i) out[i] = 0.0f;
+  for (int s = 0; s < n_positions; ++s) {
+    const __m256 a = _mm256_set1_ps(weights[s]);
+    const float* v = values + s * stride;
+    int i = 0;
+    for (; i < vec_end; i += 8)
+      _mm256_storeu_ps(out + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    for (; i < head_dim; ++i) out[i] += weights[s] * v[i];
+  }
+}
+
+}  // namespace nibble::avx2
