@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include <vector>
+
 #include "kernels/kernel_table.h"
+#include "kernels/scalar/qlinear_scalar.h"
+#include "quant/quantized_matrix.h"
 
 namespace nibble {
 
@@ -46,13 +50,57 @@ void matmul(const DenseMatrix& w, const float* x, size_t x_stride, int n_tokens,
   });
 }
 
+namespace {
+
+// Quantized layer: each task unpacks a block of rows' codes once and applies them to
+// every token. a8 schemes first quantize each token's activations (per token, u8).
+void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
+                       size_t y_stride, ThreadPool& pool) {
+  const size_t cols = static_cast<size_t>(w.cols);
+  std::vector<uint8_t> act_codes;
+  std::vector<float> act_scales;
+  std::vector<int32_t> act_zeros;
+  if (w.activation == ActivationMode::kInt8Token) {
+    act_codes.resize(static_cast<size_t>(n_tokens) * cols);
+    act_scales.resize(static_cast<size_t>(n_tokens));
+    act_zeros.resize(static_cast<size_t>(n_tokens));
+    for (int t = 0; t < n_tokens; ++t)
+      scalar::quantize_activation_row(x + static_cast<size_t>(t) * x_stride, w.cols, act_codes.data() + t * cols,
+                                      &act_scales[static_cast<size_t>(t)], &act_zeros[static_cast<size_t>(t)]);
+  }
+  constexpr size_t kRowGrain = 16;
+  pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
+    std::vector<int8_t> codes(cols);
+    for (size_t r = begin; r < end; ++r) {
+      const int row = static_cast<int>(r);
+      scalar::unpack_row_codes(w, row, codes.data());
+      for (int t = 0; t < n_tokens; ++t) {
+        float value;
+        if (w.activation == ActivationMode::kInt8Token) {
+          value = act_scales[static_cast<size_t>(t)] *
+                  scalar::qdot_int8(w, row, codes.data(), act_codes.data() + t * cols, act_zeros[static_cast<size_t>(t)]);
+        } else {
+          value = scalar::qdot_float(w, row, codes.data(), x + static_cast<size_t>(t) * x_stride);
+        }
+        y[static_cast<size_t>(t) * y_stride + r] = value;
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_tokens, float* y,
                     size_t y_stride, ThreadPool& pool) {
-  matmul(layer.weight, x, x_stride, n_tokens, y, y_stride, pool);
+  if (layer.quantized) {
+    quantized_forward(*layer.quantized, x, x_stride, n_tokens, y, y_stride, pool);
+  } else {
+    matmul(layer.weight, x, x_stride, n_tokens, y, y_stride, pool);
+  }
   if (layer.bias.empty()) return;
   for (int t = 0; t < n_tokens; ++t) {
     float* out = y + static_cast<size_t>(t) * y_stride;
-    for (int r = 0; r < layer.weight.rows; ++r) out[r] += layer.bias[static_cast<size_t>(r)];
+    for (int r = 0; r < layer.out_features(); ++r) out[r] += layer.bias[static_cast<size_t>(r)];
   }
 }
 

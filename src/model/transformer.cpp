@@ -117,7 +117,7 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
   const size_t kv_dim = static_cast<size_t>(c.kv_dim());
   const size_t hidden = static_cast<size_t>(c.hidden_dim);
   for (int t = 0; t < n; ++t)
-    std::memcpy(x_.data() + t * dim, w.token_embedding.row(tokens[t]), sizeof(float) * dim);
+    w.embedding_row(tokens[t], x_.data() + t * dim);
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& layer = w.layers[static_cast<size_t>(l)];
@@ -155,8 +155,13 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
   const int first = n - n_logits;
   for (int t = first; t < n; ++t)
     rmsnorm(x_.data() + t * dim, x_.data() + t * dim, w.final_norm.data(), c.dim, c.rms_norm_eps);
-  matmul(w.classifier_matrix(), x_.data() + first * dim, dim, n_logits, logits,
-         static_cast<size_t>(c.vocab_size), *pool_);
+  if (w.classifier.quantized) {
+    linear_forward(w.classifier, x_.data() + first * dim, dim, n_logits, logits,
+                   static_cast<size_t>(c.vocab_size), *pool_);
+  } else {
+    matmul(w.classifier_matrix(), x_.data() + first * dim, dim, n_logits, logits,
+           static_cast<size_t>(c.vocab_size), *pool_);
+  }
   return {};
 }
 

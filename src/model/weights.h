@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace nibble {
+
+struct QuantizedMatrix;  // quant/quantized_matrix.h
 
 // A row-major float32 matrix [rows][cols]. For a linear layer rows = out_features and
 // cols = in_features (PyTorch's layout), so y[r] = dot(row r, x).
@@ -18,10 +21,16 @@ struct DenseMatrix {
   float* row(int r) { return data.data() + static_cast<size_t>(r) * cols; }
 };
 
-// y = W x (+ b). `bias` is empty when the layer has none.
+// y = W x (+ b). `bias` is empty when the layer has none; it stays float32 and is added
+// after the matmul for every scheme. A quantized layer holds `quantized` and an empty
+// `weight`.
 struct Linear {
   DenseMatrix weight;
+  std::shared_ptr<const QuantizedMatrix> quantized;
   std::vector<float> bias;
+
+  int out_features() const;
+  int in_features() const;
 };
 
 struct LayerWeights {
@@ -37,15 +46,21 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  DenseMatrix token_embedding;      // (vocab_size, dim)
+  DenseMatrix token_embedding;      // (vocab_size, dim); empty when quantized
+  // The quantized embedding table; for a tied model it is the very object the
+  // classifier uses (one copy serves both: a lookup dequantizes one row of it).
+  std::shared_ptr<const QuantizedMatrix> quantized_embedding;
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;    // (dim)
-  // (vocab_size, dim); empty when tied: the classifier is token_embedding.
+  // (vocab_size, dim); for a float tied model it is empty and the classifier is
+  // token_embedding (classifier_matrix()).
   Linear classifier;
 
   const DenseMatrix& classifier_matrix() const {
     return classifier.weight.data.empty() ? token_embedding : classifier.weight;
   }
+  // Writes row `token` of the embedding table (dequantized if need be) to `out`.
+  void embedding_row(int token, float* out) const;
 };
 
 // One tensor as stored in the source file, for `nibble inspect`.

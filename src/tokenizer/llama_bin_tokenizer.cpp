@@ -344,7 +344,7 @@ Result<std::string> LlamaBinTokenizer::decode_piece(int previous_id, int id) con
   if (id == kBosId || id == kEosId) return std::string();
   if (const int byte = byte_value_[static_cast<size_t>(id)]; byte >= 0) return std::string(1, static_cast<char>(byte));
   std::string_view piece = pieces_[static_cast<size_t>(id)];
-  if (previous_id == kEosId && piece.starts_with(' ')) piece.remove_prefix(1);
+  if (previous_id == kBosId && piece.starts_with(' ')) piece.remove_prefix(1);
   return std::string(piece);
 }
 

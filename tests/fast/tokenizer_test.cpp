@@ -346,6 +346,24 @@ TEST(SentencePieceTokenizerTest, BinTokenizerAgreesOnRandomTexts) {
   }
 }
 
+TEST(SentencePieceTokenizerTest, SpaceOutsideTheVocabularyFallsBackToTheBytesOfWordBoundary) {
+  // Without a " " piece the space falls back to bytes, and SentencePiece holds a space
+  // as '▁' (E2 96 81) by then, so those are the bytes, not 0x20.
+  std::vector<TestToken> tokens = {
+      {"<unk>", 0, Kind::kUnknown}, {"\n<s>\n", 0, Kind::kControl}, {"\n</s>\n", 0, Kind::kControl}};
+  for (int byte = 0; byte < 256; ++byte) tokens.push_back({fmt::format("<0x{:02X}>", byte), 0, Kind::kByte});
+  tokens.push_back({"a", -1, Kind::kNormal});
+  const int a = static_cast<int>(tokens.size()) - 1;
+  const std::vector<int> expected = {byte_token(0xE2), byte_token(0x96), byte_token(0x81), a};
+
+  auto bin = parse(bin_image(tokens, 8), static_cast<int>(tokens.size()));
+  ASSERT_TRUE(bin.ok()) << bin.error().message;
+  EXPECT_EQ(encode(*bin, "a"), expected);
+  auto sentencepiece = SentencePieceTokenizer::from_serialized(sentencepiece_model(tokens), "no-space.model");
+  ASSERT_TRUE(sentencepiece.ok()) << sentencepiece.error().message;
+  EXPECT_EQ(encode(*sentencepiece, "a"), expected);
+}
+
 TEST(SentencePieceTokenizerTest, RejectsAFileThatIsNotAModel) {
   const std::string path = write_file(testing::temp_dir(), "broken.model", "this is not a protobuf \xFF\xFF\xFF");
   auto tokenizer = SentencePieceTokenizer::open(path);
@@ -395,7 +413,7 @@ void expect_error(const Result<LlamaBinTokenizer>& result, std::initializer_list
         << "error should mention '" << word << "': " << result.error().message;
 }
 
-TEST(LlamaBinCorruptionTest, TruncationAtEveryOffsetIsAnError) {
+TEST(LlamaBinTokenizerCorruptionTest, TruncationAtEveryOffsetIsAnError) {
   const std::string image = bin_image(small_vocabulary(), 8);
   ASSERT_TRUE(parse(image, 5).ok());
   ASSERT_TRUE(parse(image, 0).ok());
@@ -415,7 +433,7 @@ TEST(LlamaBinCorruptionTest, TruncationAtEveryOffsetIsAnError) {
                {"cut.bin", "token 4"});
 }
 
-TEST(LlamaBinCorruptionTest, NegativeLength) {
+TEST(LlamaBinTokenizerCorruptionTest, NegativeLength) {
   std::string image = bin_image(small_vocabulary(), 8);
   append_f32(image, 0);
   append_le32(image, static_cast<uint32_t>(-5));
@@ -423,7 +441,7 @@ TEST(LlamaBinCorruptionTest, NegativeLength) {
   expect_error(parse(image, 0), {"token 5", "negative length -5"});
 }
 
-TEST(LlamaBinCorruptionTest, HugeLength) {
+TEST(LlamaBinTokenizerCorruptionTest, HugeLength) {
   std::string image = bin_image(small_vocabulary(), std::numeric_limits<int32_t>::max());
   append_f32(image, 0);
   append_le32(image, 0x7FFFFFFF);
@@ -431,24 +449,24 @@ TEST(LlamaBinCorruptionTest, HugeLength) {
   expect_error(parse(image, 6), {"test.bin", "token 5", "2147483647"});
 }
 
-TEST(LlamaBinCorruptionTest, LengthAboveMaxTokenLength) {
+TEST(LlamaBinTokenizerCorruptionTest, LengthAboveMaxTokenLength) {
   expect_error(parse(bin_image(small_vocabulary(), 4), 5), {"token 0", "5 bytes", "max_token_length is 4"});
   expect_error(parse(bin_image(small_vocabulary(), -1), 5), {"max_token_length", "-1"});
 }
 
-TEST(LlamaBinCorruptionTest, FewerTokensThanExpected) {
+TEST(LlamaBinTokenizerCorruptionTest, FewerTokensThanExpected) {
   const std::string image = bin_image(small_vocabulary(), 8);
   expect_error(parse(image, 6), {"test.bin", "5 tokens", "6"});
   expect_error(parse(image, 32000), {"5 tokens", "32000"});
 }
 
-TEST(LlamaBinCorruptionTest, MoreTokensThanExpected) {
+TEST(LlamaBinTokenizerCorruptionTest, MoreTokensThanExpected) {
   // Extra bytes after the expected count mean a larger vocabulary: the tokenizer of
   // another model. Not ignored.
   expect_error(parse(bin_image(small_vocabulary(), 8), 4), {"test.bin", "remain", "4 tokens"});
 }
 
-TEST(LlamaBinCorruptionTest, InvalidVocabularies) {
+TEST(LlamaBinTokenizerCorruptionTest, InvalidVocabularies) {
   auto tokens = small_vocabulary();
   tokens[3].score = std::numeric_limits<float>::quiet_NaN();
   expect_error(parse(bin_image(tokens, 8), 5), {"token 3", "NaN"});
@@ -470,7 +488,7 @@ TEST(LlamaBinCorruptionTest, InvalidVocabularies) {
   expect_error(LlamaBinTokenizer::open(testing::temp_dir() + "/missing.bin", 0), {"missing.bin"});
 }
 
-TEST(LlamaBinCorruptionTest, RandomByteFlipsNeverCrash) {
+TEST(LlamaBinTokenizerCorruptionTest, RandomByteFlipsNeverCrash) {
   const std::string image = bin_image(test_vocabulary(), 16);
   const unsigned seed = std::random_device{}();
   std::mt19937 rng(seed);

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <tuple>
+#include <ostream>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -77,11 +77,20 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 // Whole texts, each encoded as one string with BOS, give identical ids.
-class WholeTextTest : public ::testing::TestWithParam<std::tuple<Vocabulary, const char*>> {};
+struct WholeTextCase {
+  Vocabulary vocab;
+  std::string text;  // under the models directory
+  std::string name;  // for the test name
+};
+
+void PrintTo(const WholeTextCase& c, std::ostream* os) { *os << c.vocab.dir << " on " << c.text; }
+
+class WholeTextTest : public ::testing::TestWithParam<WholeTextCase> {};
 
 TEST_P(WholeTextTest, BinEncoderMatchesSentencePiece) {
   NIBBLE_REQUIRE_MODELS();
-  const auto& [vocab, text_name] = GetParam();
+  const Vocabulary& vocab = GetParam().vocab;
+  const char* text_name = GetParam().text.c_str();
   const LlamaBinTokenizer bin = open_bin(vocab);
   const SentencePieceTokenizer sentencepiece = open_sentencepiece(vocab);
   auto text = read_text_file(model_path(text_name));
@@ -102,15 +111,11 @@ TEST_P(WholeTextTest, BinEncoderMatchesSentencePiece) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Texts, WholeTextTest,
-                         ::testing::Combine(::testing::Values(kLlama2, kTinyLlama),
-                                            ::testing::Values("text/wiki.test.raw", "text/indomain-valid-a.txt")),
-                         [](const auto& info) {
-                           const std::string dir = std::get<0>(info.param).size == 32000 ? "Llama2" : "TinyLlama";
-                           const std::string text = std::string(std::get<1>(info.param)).find("wiki") != std::string::npos
-                                                        ? "WikiText"
-                                                        : "InDomain";
-                           return dir + "_" + text;
-                         });
+                         ::testing::Values(WholeTextCase{kLlama2, "text/wiki.test.raw", "Llama2_WikiText"},
+                                           WholeTextCase{kLlama2, "text/indomain-valid-a.txt", "Llama2_InDomain"},
+                                           WholeTextCase{kTinyLlama, "text/wiki.test.raw", "TinyLlama_WikiText"},
+                                           WholeTextCase{kTinyLlama, "text/indomain-valid-a.txt", "TinyLlama_InDomain"}),
+                         [](const auto& info) { return info.param.name; });
 
 // Random byte strings: invalid UTF-8, NUL, control characters, literal '▁', runs of
 // spaces and characters outside the vocabulary (byte fallback), from a printed seed.

@@ -6,14 +6,14 @@
 #include "core/thread_pool.h"
 #include "model/generate.h"
 #include "model/model.h"
+#include "load.h"
 
 namespace nibble::cli {
 
 namespace {
 
 struct GenerateArgs {
-  std::string model_path;
-  std::string tokenizer_path;
+  ModelArgs model_args;
   std::string prompt;
   int n = 64;
   float temperature = 0.0f;
@@ -24,16 +24,14 @@ struct GenerateArgs {
 };
 
 int run_generate(const GenerateArgs& args) {
-  LoadOptions load;
-  load.tokenizer_path = args.tokenizer_path;
-  auto model = load_model(args.model_path, load);
+  ThreadPool pool(args.threads);
+  auto model = load_for_command(args.model_args, /*require_tokenizer=*/true, pool, nullptr);
   if (!model.ok()) return report(model.error());
   const Tokenizer& tokenizer = *model->tokenizer;
 
   auto prompt_ids = tokenizer.encode(args.prompt, /*add_bos=*/true);
   if (!prompt_ids.ok()) return report(prompt_ids.error());
 
-  ThreadPool pool(args.threads);
   const int context = model->config.max_seq_len;
   auto transformer = Transformer::create(model->config, model->weights, context,
                                          std::min(context, 512), pool);
@@ -89,8 +87,9 @@ int run_generate(const GenerateArgs& args) {
 Runner add_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* sub = app.add_subcommand("generate", "Generate text from a prompt");
-  sub->add_option("-m,--model", args->model_path, "Model file or directory")->required();
-  sub->add_option("--tokenizer", args->tokenizer_path, "Tokenizer file (tokenizer.bin or tokenizer.model)");
+  sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
+  sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file (tokenizer.bin or tokenizer.model)");
+  sub->add_option("--recipe", args->model_args.recipe, "Quantize in memory first: preset, shorthand or JSON file");
   sub->add_option("-p,--prompt", args->prompt, "Prompt text")->required();
   sub->add_option("-n", args->n, "Number of new tokens")->capture_default_str();
   sub->add_option("--temp", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();

@@ -9,14 +9,14 @@
 #include "core/thread_pool.h"
 #include "eval/perplexity.h"
 #include "model/model.h"
+#include "load.h"
 
 namespace nibble::cli {
 
 namespace {
 
 struct PerplexityArgs {
-  std::string model_path;
-  std::string tokenizer_path;
+  ModelArgs model_args;
   std::string text_path;
   std::string kl_ref_path;
   int ctx = 256;
@@ -26,9 +26,8 @@ struct PerplexityArgs {
 };
 
 int run_perplexity(const PerplexityArgs& args) {
-  LoadOptions load;
-  load.tokenizer_path = args.tokenizer_path;
-  auto model = load_model(args.model_path, load);
+  ThreadPool pool(args.threads);
+  auto model = load_for_command(args.model_args, /*require_tokenizer=*/true, pool, nullptr);
   if (!model.ok()) return report(model.error());
   std::optional<Model> reference;
   if (!args.kl_ref_path.empty()) {
@@ -43,7 +42,6 @@ int run_perplexity(const PerplexityArgs& args) {
   auto tokens = model->tokenizer->encode(*text, /*add_bos=*/true);
   if (!tokens.ok()) return report(tokens.error());
 
-  ThreadPool pool(args.threads);
   PerplexityOptions options{args.ctx, args.chunks};
   const bool show_progress = isatty(STDERR_FILENO) != 0;
   auto progress = [&](int done, int total) {
@@ -86,8 +84,9 @@ int run_perplexity(const PerplexityArgs& args) {
 Runner add_perplexity(CLI::App& app) {
   auto args = std::make_shared<PerplexityArgs>();
   auto* sub = app.add_subcommand("perplexity", "Perplexity of a text (llama.cpp's protocol)");
-  sub->add_option("-m,--model", args->model_path, "Model file or directory")->required();
-  sub->add_option("--tokenizer", args->tokenizer_path, "Tokenizer file");
+  sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
+  sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file");
+  sub->add_option("--recipe", args->model_args.recipe, "Quantize in memory first: preset, shorthand or JSON file");
   sub->add_option("-f,--file", args->text_path, "Text file")->required();
   sub->add_option("--ctx", args->ctx, "Tokens per chunk")->capture_default_str();
   sub->add_option("--chunks", args->chunks, "Score at most N chunks (0 = all)")->capture_default_str();

@@ -1,0 +1,76 @@
+#include "kernels/scalar/qlinear_scalar.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nibble::scalar {
+
+void unpack_row_codes(const QuantizedMatrix& m, int r, int8_t* out) {
+  const uint8_t* row = m.row_codes(r);
+  if (m.format.codec == WeightCodec::kInt8Sym) {
+    for (int i = 0; i < m.cols; ++i) out[i] = static_cast<int8_t>(row[i]);
+    return;
+  }
+  // Blocks of 32: element j < h in the low nibble of byte j, element h + j in the high one.
+  for (int block = 0; block * 32 < m.cols; ++block) {
+    const int base = block * 32;
+    const int n = std::min(32, m.cols - base);
+    const int h = (n + 1) / 2;
+    const uint8_t* bytes = row + static_cast<size_t>(block) * 16;
+    for (int j = 0; j < h; ++j) out[base + j] = static_cast<int8_t>(bytes[j] & 0x0f);
+    for (int j = 0; h + j < n; ++j) out[base + h + j] = static_cast<int8_t>(bytes[j] >> 4);
+  }
+  if (m.format.codec == WeightCodec::kInt4Sym) {
+    for (int i = 0; i < m.cols; ++i) out[i] = static_cast<int8_t>(out[i] - 8);
+  } else {
+    for (int i = 0; i < m.cols; ++i) out[i] = static_cast<int8_t>(out[i] - m.zero_point(r, i / m.group));
+  }
+}
+
+float qdot_float(const QuantizedMatrix& m, int r, const int8_t* codes, const float* x) {
+  float acc = 0.0f;
+  for (int g = 0; g < m.n_groups; ++g) {
+    const int begin = g * m.group;
+    const int end = std::min(m.cols, begin + m.group);
+    float sum = 0.0f;
+    for (int i = begin; i < end; ++i) sum += static_cast<float>(codes[i]) * x[i];
+    acc += m.scale(r, g) * sum;
+  }
+  return acc;
+}
+
+float qdot_int8(const QuantizedMatrix& m, int r, const int8_t* codes, const uint8_t* u, int32_t z_a) {
+  float acc = 0.0f;
+  const int32_t* sums = m.code_sums.data() + static_cast<size_t>(r) * m.n_groups;
+  for (int g = 0; g < m.n_groups; ++g) {
+    const int begin = g * m.group;
+    const int end = std::min(m.cols, begin + m.group);
+    int32_t dot = 0;
+    for (int i = begin; i < end; ++i) dot += static_cast<int32_t>(u[i]) * codes[i];
+    acc += m.scale(r, g) * static_cast<float>(dot - z_a * sums[g]);
+  }
+  return acc;
+}
+
+void quantize_activation_row(const float* x, int n, uint8_t* u, float* scale, int32_t* zero_point) {
+  float lo = 0.0f, hi = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  const float s = (hi - lo) / 255.0f;
+  if (s == 0.0f) {
+    std::fill(u, u + n, 0);
+    *scale = 0.0f;
+    *zero_point = 0;
+    return;
+  }
+  const float inverse = 1.0f / s;
+  const int z = std::clamp(static_cast<int>(std::round(-lo * inverse)), 0, 255);
+  for (int i = 0; i < n; ++i)
+    u[i] = static_cast<uint8_t>(std::clamp(static_cast<int>(std::round(x[i] * inverse)) + z, 0, 255));
+  *scale = s;
+  *zero_point = z;
+}
+
+}  // namespace nibble::scalar

@@ -1,0 +1,56 @@
+#include "quant/group_quantizers.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nibble {
+
+float quantize_group_int8_sym(const float* x, int n, ScaleType type, int8_t* codes) {
+  float amax = 0.0f;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float d = amax / 127.0f;
+  const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < n; ++i) codes[i] = static_cast<int8_t>(std::round(x[i] * inverse));
+  return round_scale(d, type);
+}
+
+float quantize_group_int4_sym(const float* x, int n, ScaleType type, int8_t* codes) {
+  float amax = 0.0f;
+  float signed_max = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      signed_max = x[i];
+    }
+  }
+  const float d = signed_max / -8.0f;
+  const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < n; ++i) {
+    // x * inverse is in [-8, 8]; adding 8.5 and truncating rounds half up.
+    const int offset = std::min(15, static_cast<int>(static_cast<int8_t>(x[i] * inverse + 8.5f)));
+    codes[i] = static_cast<int8_t>(offset - 8);
+  }
+  return round_scale(d, type);
+}
+
+float quantize_group_int4_asym(const float* x, int n, ScaleType type, uint8_t* codes, uint8_t* zero_point) {
+  float lo = 0.0f, hi = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  const float d = (hi - lo) / 15.0f;
+  if (d == 0.0f) {
+    *zero_point = 0;
+    std::fill(codes, codes + n, 0);
+    return 0.0f;
+  }
+  const float inverse = 1.0f / d;
+  const int z = std::clamp(static_cast<int>(std::round(-lo * inverse)), 0, 15);
+  *zero_point = static_cast<uint8_t>(z);
+  for (int i = 0; i < n; ++i)
+    codes[i] = static_cast<uint8_t>(std::clamp(static_cast<int>(std::round(x[i] * inverse)) + z, 0, 15));
+  return round_scale(d, type);
+}
+
+}  // namespace nibble

@@ -1,0 +1,122 @@
+#include "quant/quantized_matrix.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "quant/group_quantizers.h"
+
+namespace nibble {
+
+size_t packed_row_bytes(WeightCodec codec, int cols) {
+  return codec == WeightCodec::kInt8Sym ? static_cast<size_t>(cols) : (static_cast<size_t>(cols) + 1) / 2;
+}
+
+float QuantizedMatrix::scale(int r, int g) const {
+  const int bytes = scale_type_bytes(format.scale_type);
+  return load_scale(format.scale_type, scales.data() + (static_cast<size_t>(r) * n_groups + g) * bytes);
+}
+
+int QuantizedMatrix::zero_point(int r, int g) const {
+  return zero_points.empty() ? 0 : zero_points[static_cast<size_t>(r) * n_groups + g];
+}
+
+int QuantizedMatrix::code(int r, int i) const {
+  const uint8_t* row = row_codes(r);
+  if (format.codec == WeightCodec::kInt8Sym) return static_cast<int8_t>(row[i]);
+  size_t byte;
+  bool high;
+  int4_position(cols, i, &byte, &high);
+  const int u = high ? row[byte] >> 4 : row[byte] & 0x0f;
+  return format.codec == WeightCodec::kInt4Sym ? u - 8 : u - zero_point(r, i / group);
+}
+
+void QuantizedMatrix::dequantize_row(int r, float* out) const {
+  for (int g = 0; g < n_groups; ++g) {
+    const float s = scale(r, g);
+    const int end = std::min(cols, (g + 1) * group);
+    for (int i = g * group; i < end; ++i) out[i] = static_cast<float>(code(r, i)) * s;
+  }
+}
+
+Status validate_format(const QuantFormat& format, int cols, const std::string& name) {
+  if (format.group_size < 0 || format.group_size > 65536)
+    return make_error("{}: group_size must be 0 (per channel) or in [1, 65536], got {}", name,
+                      format.group_size);
+  if (format.group_size == 0 && cols > 65536)
+    return make_error("{}: per-channel groups of {} elements exceed the int32-exact limit of 65536",
+                      name, cols);
+  return {};
+}
+
+void compute_code_sums(QuantizedMatrix& m) {
+  m.code_sums.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
+  for (int r = 0; r < m.rows; ++r)
+    for (int i = 0; i < m.cols; ++i) m.code_sums[static_cast<size_t>(r) * m.n_groups + i / m.group] += m.code(r, i);
+}
+
+Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat& format,
+                                        ActivationMode activation, const std::string& name) {
+  NIBBLE_CHECK_OK(validate_format(format, w.cols, name));
+  if (activation == ActivationMode::kInt8Token && format.codec == WeightCodec::kInt4Asym)
+    return make_error("{}: dynamic int8 activations need symmetric weight codes (int8_sym or int4_sym), "
+                      "got {}", name, codec_name(format.codec));
+  for (size_t i = 0; i < w.data.size(); ++i)
+    if (!std::isfinite(w.data[i]))
+      return make_error("{}: weight [{}][{}] is {}, which cannot be quantized", name, i / w.cols,
+                        i % w.cols, w.data[i]);
+  QuantizedMatrix m;
+  m.format = format;
+  m.activation = activation;
+  m.rows = w.rows;
+  m.cols = w.cols;
+  m.group = format.effective_group(w.cols);
+  m.n_groups = (w.cols + m.group - 1) / m.group;
+  m.row_bytes = packed_row_bytes(format.codec, w.cols);
+  m.codes.assign(static_cast<size_t>(m.rows) * m.row_bytes, 0);
+  const int scale_bytes = scale_type_bytes(format.scale_type);
+  m.scales.assign(static_cast<size_t>(m.rows) * m.n_groups * scale_bytes, 0);
+  if (format.asymmetric()) m.zero_points.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
+
+  std::vector<int8_t> signed_codes(static_cast<size_t>(m.group));
+  std::vector<uint8_t> nibbles(static_cast<size_t>(w.cols));  // the row's stored nibble values
+  for (int r = 0; r < m.rows; ++r) {
+    const float* row = w.row(r);
+    uint8_t* out = m.codes.data() + static_cast<size_t>(r) * m.row_bytes;
+    for (int g = 0; g < m.n_groups; ++g) {
+      const int begin = g * m.group;
+      const int n = std::min(m.group, w.cols - begin);
+      const size_t slot = static_cast<size_t>(r) * m.n_groups + g;
+      float s = 0.0f;
+      switch (format.codec) {
+        case WeightCodec::kInt8Sym:
+          s = quantize_group_int8_sym(row + begin, n, format.scale_type, reinterpret_cast<int8_t*>(out + begin));
+          break;
+        case WeightCodec::kInt4Sym:
+          s = quantize_group_int4_sym(row + begin, n, format.scale_type, signed_codes.data());
+          for (int i = 0; i < n; ++i) nibbles[static_cast<size_t>(begin + i)] = static_cast<uint8_t>(signed_codes[i] + 8);
+          break;
+        case WeightCodec::kInt4Asym:
+          s = quantize_group_int4_asym(row + begin, n, format.scale_type, nibbles.data() + begin,
+                                       &m.zero_points[slot]);
+          break;
+      }
+      store_scale(s, format.scale_type, m.scales.data() + slot * scale_bytes);
+    }
+    if (format.codec != WeightCodec::kInt8Sym) {
+      // Padding nibbles (odd-length last block) hold a zero weight: u = 8, or u = z.
+      const uint8_t pad = format.asymmetric() ? m.zero_points[static_cast<size_t>(r) * m.n_groups + m.n_groups - 1] : 8;
+      std::fill(out, out + m.row_bytes, static_cast<uint8_t>(pad | (pad << 4)));
+      for (int i = 0; i < w.cols; ++i) {
+        size_t byte;
+        bool high;
+        int4_position(w.cols, i, &byte, &high);
+        out[byte] = high ? static_cast<uint8_t>((out[byte] & 0x0f) | (nibbles[i] << 4))
+                         : static_cast<uint8_t>((out[byte] & 0xf0) | nibbles[i]);
+      }
+    }
+  }
+  if (activation == ActivationMode::kInt8Token) compute_code_sums(m);
+  return m;
+}
+
+}  // namespace nibble
