@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   runners["generate"] = nibble::cli::add_generate(app);
   runners["perplexity"] = nibble::cli::add_perplexity(app);
   runners["inspect"] = nibble::cli::add_inspect(app);
+  runners["quantize"] = nibble::cli::add_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

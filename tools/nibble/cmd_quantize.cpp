@@ -1,0 +1,90 @@
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "load.h"
+
+namespace nibble::cli {
+
+namespace {
+
+struct QuantizeArgs {
+  ModelArgs model_args;
+  std::string output;
+  int threads = default_threads();
+  bool json = false;
+};
+
+nlohmann::json report_json(const QuantizationReport& report) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const auto& t : report.tensors)
+    tensors.push_back({{"name", t.name}, {"scheme", t.scheme}, {"bits", t.bits}, {"group", t.group},
+                       {"ragged", t.ragged}, {"rel_rms_error", t.rel_rms_error}, {"weights", t.weights},
+                       {"bytes", t.bytes}, {"note", t.note}});
+  return {{"recipe", report.recipe}, {"tensors", tensors}, {"total_weights", report.total_weights},
+          {"total_bytes", report.total_bytes}, {"bits_per_weight", report.bits_per_weight()}};
+}
+
+void print_table(const QuantizationReport& report) {
+  std::printf("%-32s %-8s %4s %6s %-6s %12s %12s\n", "tensor", "scheme", "bits", "group", "ragged",
+              "rel.rms.err", "bytes");
+  for (const auto& t : report.tensors) {
+    std::printf("%-32s %-8s %4d %6d %-6s %12.6f %12llu%s%s\n", t.name.c_str(), t.scheme.c_str(), t.bits,
+                t.group, t.ragged ? "yes" : "no", t.rel_rms_error, static_cast<unsigned long long>(t.bytes),
+                t.note.empty() ? "" : "  ", t.note.c_str());
+  }
+  std::printf("total: %lld weights in %llu bytes = %.3f bits per weight (recipe %s)\n",
+              static_cast<long long>(report.total_weights), static_cast<unsigned long long>(report.total_bytes),
+              report.bits_per_weight(), report.recipe.c_str());
+}
+
+int run_quantize(const QuantizeArgs& args) {
+  if (!args.output.empty())
+    return report(Error{"-o: writing quantized checkpoints needs nibble's checkpoint format, which "
+                        "is not implemented yet; run without -o to see the report, or use --recipe "
+                        "with generate/perplexity to quantize in memory"});
+  ThreadPool pool(args.threads);
+  LoadOptions options;
+  options.tokenizer_path = args.model_args.tokenizer;
+  options.require_tokenizer = false;
+  auto model = load_model(args.model_args.path, options);
+  if (!model.ok()) return report(model.error());
+  auto recipe = resolve_recipe(args.model_args.recipe);
+  if (!recipe.ok()) return report(recipe.error());
+  const bool progress = isatty(STDERR_FILENO) != 0;
+  auto result = quantize_model(*model, *recipe, pool, [&](int done, int total) {
+    if (!progress) return;
+    const int width = 30;
+    const int filled = width * done / total;
+    std::fprintf(stderr, "\r[%.*s%*s] %d/%d tensors", filled, "==============================",
+                 width - filled, "", done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+  });
+  if (!result.ok()) return report(result.error());
+  if (args.json) {
+    std::printf("%s\n", report_json(*result).dump().c_str());
+  } else {
+    print_table(*result);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_quantize(CLI::App& app) {
+  auto args = std::make_shared<QuantizeArgs>();
+  auto* sub = app.add_subcommand("quantize", "Quantize a model with a recipe and report the error per tensor");
+  sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
+  sub->add_option("-o,--output", args->output, "Output file (needs the checkpoint format)");
+  sub->add_option("--recipe", args->model_args.recipe,
+                  "Preset (q4_g32, q8_g32, a8w4_g256, w4_g128_asym), shorthand "
+                  "'linear=a8w4:256,embedding=w4:32,lm_head=a8w8:32' or JSON file")->required();
+  sub->add_option("-t,--threads", args->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
+  sub->add_flag("--json", args->json, "Print the report as JSON");
+  return [args] { return run_quantize(*args); };
+}
+
+}  // namespace nibble::cli
