@@ -69,21 +69,23 @@ void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride
                                       &act_scales[static_cast<size_t>(t)], &act_zeros[static_cast<size_t>(t)]);
   }
   constexpr size_t kRowGrain = 16;
+  const auto dot = kernels().dot_f32;
   pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
     std::vector<int8_t> codes(cols);
+    std::vector<float> dequantized(w.activation == ActivationMode::kFloat ? cols : 0);
     for (size_t r = begin; r < end; ++r) {
       const int row = static_cast<int>(r);
       scalar::unpack_row_codes(w, row, codes.data());
-      for (int t = 0; t < n_tokens; ++t) {
-        float value;
-        if (w.activation == ActivationMode::kInt8Token) {
-          value = act_scales[static_cast<size_t>(t)] *
-                  scalar::qdot_int8(w, row, codes.data(), act_codes.data() + t * cols, act_zeros[static_cast<size_t>(t)]);
-        } else {
-          value = scalar::qdot_float(w, row, codes.data(), x + static_cast<size_t>(t) * x_stride);
-        }
-        y[static_cast<size_t>(t) * y_stride + r] = value;
+      if (w.activation == ActivationMode::kFloat) {
+        scalar::dequantize_row_codes(w, row, codes.data(), dequantized.data());
+        for (int t = 0; t < n_tokens; ++t)
+          y[static_cast<size_t>(t) * y_stride + r] = dot(dequantized.data(), x + static_cast<size_t>(t) * x_stride, w.cols);
+        continue;
       }
+      for (int t = 0; t < n_tokens; ++t)
+        y[static_cast<size_t>(t) * y_stride + r] =
+            act_scales[static_cast<size_t>(t)] *
+            scalar::qdot_int8(w, row, codes.data(), act_codes.data() + t * cols, act_zeros[static_cast<size_t>(t)]);
     }
   });
 }

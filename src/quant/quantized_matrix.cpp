@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/scalar/qlinear_scalar.h"
 #include "quant/group_quantizers.h"
 
 namespace nibble {
@@ -31,11 +32,9 @@ int QuantizedMatrix::code(int r, int i) const {
 }
 
 void QuantizedMatrix::dequantize_row(int r, float* out) const {
-  for (int g = 0; g < n_groups; ++g) {
-    const float s = scale(r, g);
-    const int end = std::min(cols, (g + 1) * group);
-    for (int i = g * group; i < end; ++i) out[i] = static_cast<float>(code(r, i)) * s;
-  }
+  std::vector<int8_t> unpacked(static_cast<size_t>(cols));
+  scalar::unpack_row_codes(*this, r, unpacked.data());
+  scalar::dequantize_row_codes(*this, r, unpacked.data(), out);
 }
 
 Status validate_format(const QuantFormat& format, int cols, const std::string& name) {

@@ -27,16 +27,12 @@ void unpack_row_codes(const QuantizedMatrix& m, int r, int8_t* out) {
   }
 }
 
-float qdot_float(const QuantizedMatrix& m, int r, const int8_t* codes, const float* x) {
-  float acc = 0.0f;
+void dequantize_row_codes(const QuantizedMatrix& m, int r, const int8_t* codes, float* out) {
   for (int g = 0; g < m.n_groups; ++g) {
-    const int begin = g * m.group;
-    const int end = std::min(m.cols, begin + m.group);
-    float sum = 0.0f;
-    for (int i = begin; i < end; ++i) sum += static_cast<float>(codes[i]) * x[i];
-    acc += m.scale(r, g) * sum;
+    const float s = m.scale(r, g);
+    const int end = std::min(m.cols, (g + 1) * m.group);
+    for (int i = g * m.group; i < end; ++i) out[i] = static_cast<float>(codes[i]) * s;
   }
-  return acc;
 }
 
 float qdot_int8(const QuantizedMatrix& m, int r, const int8_t* codes, const uint8_t* u, int32_t z_a) {

@@ -11,9 +11,10 @@ namespace nibble::scalar {
 // Unpacks row r's codes as signed values (int4 asym: q - z), cols of them.
 void unpack_row_codes(const QuantizedMatrix& m, int r, int8_t* out);
 
-// Weight-only: sum over groups g ascending of scale(r, g) * (sum over the group's
-// elements, ascending, of float(code) * x[i]), all in float32.
-float qdot_float(const QuantizedMatrix& m, int r, const int8_t* codes, const float* x);
+// Weight-only layers dequantize a row, w[i] = float(code[i]) * scale(r, i / G) (exact in
+// float32 for f16 and bf16 scales: at most 8 + 11 significant bits), and then use the
+// kernel table's float dot product, so they inherit its guarantees.
+void dequantize_row_codes(const QuantizedMatrix& m, int r, const int8_t* codes, float* out);
 
 // Dynamic int8 activations (u8 codes `u`, zero point `z_a`): per group an exact int32
 // sum of u[i] * code[i], minus z_a * code_sum (so padded or zero-code positions add 0);
