@@ -133,6 +133,7 @@ Result<PerplexityResult> evaluate_perplexity(const Model& model, const Model* re
     double total = 0.0;
     for (double v : kls) total += v;
     kl.kld_mean = total / static_cast<double>(kls.size());
+    kl.token_kld = kls;
     std::sort(kls.begin(), kls.end());
     const size_t rank = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(kls.size())));
     kl.kld_p99 = kls[std::max<size_t>(rank, 1) - 1];

@@ -28,6 +28,7 @@ struct KlStats {
   double same_top = 0.0;   // fraction of scored tokens where both models' argmax agree
   double ref_ppl = 0.0;
   double dppl = 0.0;       // ppl(model) - ppl(reference)
+  std::vector<double> token_kld;  // per scored token, in text order (for paired comparisons)
 };
 
 struct PerplexityResult {
