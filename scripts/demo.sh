@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The main job on the demo model: install, build, then load tiny-llama-8m from
-# $NIBBLE_MODELS (default ../shared/models), generate text and measure its perplexity.
+# The main job on the demo model: install, build, then take tiny-llama-8m from
+# $NIBBLE_MODELS (default ../shared/models), quantize it with a preset, generate with it,
+# and compare fp32 and quantized size and perplexity.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-MODEL_DIR="$NIBBLE_MODELS/tiny-llama-8m"
-if [ ! -f "$MODEL_DIR/model.bin" ]; then
+MODEL="$NIBBLE_MODELS/tiny-llama-8m/model.bin"
+TEXT="$NIBBLE_MODELS/text/indomain-valid-a.txt"
+PRESET="${NIBBLE_PRESET:-a8w4_g256}"
+if [ ! -f "$MODEL" ]; then
   cat >&2 <<MSG
-nibble: no demo model at $MODEL_DIR.
+nibble: no demo model at $MODEL.
 Put the shared models beside the checkout (../shared/models) or point NIBBLE_MODELS at a
 directory holding tiny-llama-8m/ (see ../shared/models/README.md for what it contains).
 Any llama2.c checkpoint works too: build/nibble generate -m model.bin --tokenizer tokenizer.bin -p "..."
@@ -18,11 +21,18 @@ install_packages "${NIBBLE_PACKAGES[@]}"
 configure_and_build build -DCMAKE_BUILD_TYPE=Release
 NIBBLE="$NIBBLE_ROOT/build/nibble"
 
-echo "== inspect =="
-"$NIBBLE" inspect -m "$MODEL_DIR/hf" | head -n 20
+echo "== quantize tiny-llama-8m with $PRESET =="
+"$NIBBLE" quantize -m "$MODEL" --recipe "$PRESET" | tail -n 4
 echo
-echo "== generate (fp32, greedy) =="
-"$NIBBLE" generate -m "$MODEL_DIR/model.bin" -p "The function returns" -n 48 --temp 0
+echo "== generate, fp32 then $PRESET (greedy) =="
+"$NIBBLE" generate -m "$MODEL" -p "The function returns" -n 40
+"$NIBBLE" generate -m "$MODEL" -p "The function returns" -n 40 --recipe "$PRESET"
 echo
-echo "== perplexity (fp32, first 20 chunks of text/indomain-valid-a.txt) =="
-"$NIBBLE" perplexity -m "$MODEL_DIR/model.bin" -f "$NIBBLE_MODELS/text/indomain-valid-a.txt" --ctx 256 --chunks 20
+echo "== fp32 vs $PRESET: size and perplexity on the first 20 chunks of indomain-valid-a.txt =="
+fp32_bytes=$("$NIBBLE" quantize -m "$MODEL" --recipe "linear=f32,embedding=f32,lm_head=f32" --json | \
+             sed -n 's/.*"total_bytes":\([0-9]*\).*/\1/p')
+q_json=$("$NIBBLE" quantize -m "$MODEL" --recipe "$PRESET" --json)
+q_bytes=$(echo "$q_json" | sed -n 's/.*"total_bytes":\([0-9]*\).*/\1/p')
+q_bpw=$(echo "$q_json" | sed -n 's/.*"bits_per_weight":\([0-9.]*\).*/\1/p')
+echo "weight matrices: fp32 $fp32_bytes bytes, $PRESET $q_bytes bytes ($q_bpw bits per weight)"
+"$NIBBLE" perplexity -m "$MODEL" -f "$TEXT" --ctx 256 --chunks 20 --recipe "$PRESET" --kl-ref "$MODEL"

@@ -74,6 +74,7 @@ int run_generate(const GenerateArgs& args) {
   } else {
     std::printf("\n");
   }
+  std::fflush(stdout);  // the text ends before the timing line on stderr
   std::fprintf(stderr, "prompt %zu tokens, %zu new tokens%s; prefill %.1f ms, decode %.2f tokens/s (%d threads)\n",
                result->prompt_ids.size(), result->new_ids.size(),
                result->stopped_at_end_token ? " (stopped at end-of-text token)"
