@@ -81,12 +81,11 @@ TEST(QuantizedLinear, A8MatchesRaggedGroupReferenceBitForBit) {
   std::mt19937 rng(seed);
   ThreadPool pool(2);
   for (WeightCodec codec : {WeightCodec::kInt4Sym, WeightCodec::kInt8Sym}) {
-    for (int group : {16, 32, 64, 128, 256}) {
-      std::vector<int> remainders;
-      for (int r = 0; r < group; r += group <= 32 ? 1 : 7) remainders.push_back(r);
-      remainders.push_back(group - 1);
-      for (int rem : remainders) {
-        const int cols = 2 * group + rem, rows = 3, tokens = 2;
+    for (int group : {16, 32, 64, 128, 256, 0}) {
+      // Every remainder of in_features modulo G (group 0 = per channel: one group per row).
+      const int span = group == 0 ? 300 : group;
+      for (int rem = 0; rem < span; ++rem) {
+        const int cols = group == 0 ? rem + 1 : 2 * group + rem, rows = 3, tokens = 2;
         auto w = random_matrix(rng, rows, cols);
         Linear layer = quantized_linear(w, codec, group, ActivationMode::kInt8Token);
         auto x = random_vector(rng, tokens * cols, 1.0f);

@@ -242,3 +242,37 @@ TEST(TokenizerModelTest, VocabSizeMismatchIsAnError) {
 
 }  // namespace
 }  // namespace nibble
+
+namespace nibble {
+namespace {
+
+// Damaged copies of a real tokenizer.model: every truncation point on a coarse grid and
+// single-byte flips end in an Error or a tokenizer that still works, never a crash.
+TEST(TokenizerModelCorruptionTest, TruncatedAndFlippedSentencePieceModels) {
+  NIBBLE_REQUIRE_MODELS();
+  auto bytes = read_text_file(testing::model_path("tiny-llama-8m/tokenizer.model"));
+  ASSERT_TRUE(bytes.ok());
+  const std::string& good = *bytes;
+  int errors = 0;
+  for (size_t cut = 0; cut < good.size(); cut += good.size() / 97 + 1) {
+    auto t = SentencePieceTokenizer::from_serialized(std::string_view(good).substr(0, cut), "cut.model");
+    if (!t.ok()) {
+      ++errors;
+      EXPECT_NE(t.error().message.find("cut.model"), std::string::npos) << t.error().message;
+    } else {
+      EXPECT_TRUE(t->encode("hello world", true).ok());
+    }
+  }
+  EXPECT_GT(errors, 90);  // nearly every cut loses required fields
+  const uint32_t seed = 4242;
+  std::srand(seed);
+  for (int i = 0; i < 200; ++i) {
+    std::string damaged = good;
+    damaged[static_cast<size_t>(std::rand()) % damaged.size()] ^= static_cast<char>(1 << (std::rand() % 8));
+    auto t = SentencePieceTokenizer::from_serialized(damaged, "flip.model");
+    if (t.ok()) EXPECT_TRUE(t->encode("hello world", true).ok()) << "seed " << seed << " case " << i;
+  }
+}
+
+}  // namespace
+}  // namespace nibble
