@@ -43,12 +43,19 @@ run_fuzz() {
     local name; name="$(basename "$target")"
     mkdir -p "$corpus_root/$name"
     local seeds="$NIBBLE_ROOT/fuzz/seeds/$name"
+    local log="$corpus_root/$name.log"
+    local seed_args=()
+    [ -d "$seeds" ] && seed_args=("$seeds")
     echo "fuzz: $name for ${seconds}s"
-    "$target" -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=5 \
-      -print_final_stats=1 "$corpus_root/$name" $( [ -d "$seeds" ] && echo "$seeds" ) 2>&1 | \
-      grep -E 'stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY' || true
-    # libFuzzer exits non-zero on a crash; PIPESTATUS carries it through the grep.
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: $name FAILED" >&2; return 1; }
+    # libFuzzer exits non-zero on a crash, a leak, a timeout or an over-limit allocation.
+    if ! "$target" -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=5 \
+         -print_final_stats=1 "$corpus_root/$name" "${seed_args[@]}" > "$log" 2>&1; then
+      tail -n 40 "$log"
+      echo "fuzz: $name FAILED (log: $log)" >&2
+      return 1
+    fi
+    grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss' "$log" | tr '\n' ' '
+    echo
   done
 }
 
