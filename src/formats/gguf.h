@@ -12,10 +12,11 @@
 // Everything in the file is untrusted. parse_gguf() checks before trusting a value:
 // the magic and version; each count against the bytes left (a KV pair needs at least
 // 13 bytes and a tensor info 24), before anything is allocated; every string and array
-// length (gguf_metadata.h); unique keys and tensor names; tensor names at most 64 bytes;
-// 1 to 4 dimensions each >= 1 with an element count that fits in int64; a known ggml
-// type whose block size divides ne[0]; the byte size without overflow; and that every
-// tensor's offset is aligned, its bytes lie inside the file and no two tensors overlap.
+// length (gguf_metadata.h); keys and tensor names non-empty and unique, keys at most
+// 65535 bytes and tensor names at most 64 (the spec's limits); 1 to 4 dimensions, each
+// >= 1, with an element count that fits in int64; a known ggml type whose block size
+// divides ne[0]; the byte size without overflow; and that every tensor's offset is
+// aligned, its bytes lie inside the file and no two tensors overlap.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,8 @@
 #include "formats/gguf_metadata.h"
 
+#include <cstring>
+#include <span>
+
 #include <fmt/format.h>
 
 namespace nibble {
@@ -19,22 +22,43 @@ static_assert(std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Gguf
 // the bytes left divided by this, so no count can ask for more elements than the file
 // could possibly hold.
 uint64_t min_payload_bytes(GgufValueType type) {
+  if (gguf_is_scalar(type)) return gguf_scalar_bytes(type);
+  return type == GgufValueType::kString ? 8 : 12;  // length; or element type + count
+}
+
+template <GgufValueType kType>
+GgufValue scalar_from(const std::byte* bytes) {
+  constexpr size_t kIndex = static_cast<size_t>(kType);
+  using T = std::variant_alternative_t<kIndex, ValueStorage>;
+  T value;
+  std::memcpy(&value, bytes, sizeof(T));
+  GgufValue out;
+  out.data.emplace<kIndex>(value);
+  return out;
+}
+
+// The scalar of `type` stored at `bytes` (a bool byte already checked to be 0 or 1).
+GgufValue scalar_value(GgufValueType type, const std::byte* bytes) {
   switch (type) {
-    case GgufValueType::kU8:
-    case GgufValueType::kI8:
-    case GgufValueType::kBool: return 1;
-    case GgufValueType::kU16:
-    case GgufValueType::kI16: return 2;
-    case GgufValueType::kU32:
-    case GgufValueType::kI32:
-    case GgufValueType::kF32: return 4;
-    case GgufValueType::kU64:
-    case GgufValueType::kI64:
-    case GgufValueType::kF64:
-    case GgufValueType::kString: return 8;   // the length field
-    case GgufValueType::kArray: return 12;   // element type + count
+    case GgufValueType::kU8: return scalar_from<GgufValueType::kU8>(bytes);
+    case GgufValueType::kI8: return scalar_from<GgufValueType::kI8>(bytes);
+    case GgufValueType::kU16: return scalar_from<GgufValueType::kU16>(bytes);
+    case GgufValueType::kI16: return scalar_from<GgufValueType::kI16>(bytes);
+    case GgufValueType::kU32: return scalar_from<GgufValueType::kU32>(bytes);
+    case GgufValueType::kI32: return scalar_from<GgufValueType::kI32>(bytes);
+    case GgufValueType::kF32: return scalar_from<GgufValueType::kF32>(bytes);
+    case GgufValueType::kU64: return scalar_from<GgufValueType::kU64>(bytes);
+    case GgufValueType::kI64: return scalar_from<GgufValueType::kI64>(bytes);
+    case GgufValueType::kF64: return scalar_from<GgufValueType::kF64>(bytes);
+    case GgufValueType::kBool: {
+      GgufValue out;
+      out.data.emplace<bool>(bytes[0] == std::byte{1});
+      return out;
+    }
+    case GgufValueType::kString:
+    case GgufValueType::kArray: break;  // not scalars; callers check gguf_is_scalar first
   }
-  return 1;
+  return {};
 }
 
 // Reads the values of one metadata key; `what` ("the value of metadata key 'k'") is
@@ -48,22 +72,11 @@ class ValueReader {
     if (type_id >= kValueTypeCount)
       return error("has value type id {}, which GGUF does not define (0 to {})", type_id,
                    kValueTypeCount - 1);
-    switch (static_cast<GgufValueType>(type_id)) {
-      case GgufValueType::kU8: return scalar<GgufValueType::kU8>();
-      case GgufValueType::kI8: return scalar<GgufValueType::kI8>();
-      case GgufValueType::kU16: return scalar<GgufValueType::kU16>();
-      case GgufValueType::kI16: return scalar<GgufValueType::kI16>();
-      case GgufValueType::kU32: return scalar<GgufValueType::kU32>();
-      case GgufValueType::kI32: return scalar<GgufValueType::kI32>();
-      case GgufValueType::kF32: return scalar<GgufValueType::kF32>();
-      case GgufValueType::kU64: return scalar<GgufValueType::kU64>();
-      case GgufValueType::kI64: return scalar<GgufValueType::kI64>();
-      case GgufValueType::kF64: return scalar<GgufValueType::kF64>();
-      case GgufValueType::kBool: return boolean();
-      case GgufValueType::kString: return string();
-      case GgufValueType::kArray: return array(depth);
-    }
-    return error("has value type id {}", type_id);  // unreachable: ids checked above
+    const auto type = static_cast<GgufValueType>(type_id);
+    if (type == GgufValueType::kString) return string();
+    if (type == GgufValueType::kArray) return array(depth);
+    NIBBLE_ASSIGN_OR_RETURN(auto bytes, scalars(type, 1));
+    return scalar_value(type, bytes.data());
   }
 
  private:
@@ -73,24 +86,18 @@ class ValueReader {
                       fmt::format(format, std::forward<Args>(args)...));
   }
 
-  template <GgufValueType kType>
-  Result<GgufValue> scalar() {
-    constexpr size_t kIndex = static_cast<size_t>(kType);
-    using T = std::variant_alternative_t<kIndex, ValueStorage>;
-    NIBBLE_ASSIGN_OR_RETURN(T value, reader_.read<T>(what_));
-    GgufValue out;
-    out.data.emplace<kIndex>(value);
-    return out;
-  }
-
-  // The spec: "1-byte value where 0 is false and 1 is true. Anything else is invalid."
-  Result<GgufValue> boolean() {
+  // Takes `count` scalars of `type`. Bool bytes must be 0 or 1 (the spec: "Anything
+  // else is invalid").
+  Result<std::span<const std::byte>> scalars(GgufValueType type, uint64_t count) {
     const size_t offset = reader_.offset();
-    NIBBLE_ASSIGN_OR_RETURN(uint8_t byte, reader_.read<uint8_t>(what_));
-    if (byte > 1) return error("has a bool byte {} at offset {}, expected 0 or 1", byte, offset);
-    GgufValue out;
-    out.data.emplace<bool>(byte == 1);
-    return out;
+    NIBBLE_ASSIGN_OR_RETURN(auto bytes, reader_.take(count * gguf_scalar_bytes(type), what_));
+    if (type == GgufValueType::kBool) {
+      for (size_t i = 0; i < bytes.size(); ++i)
+        if (bytes[i] > std::byte{1})
+          return error("has a bool byte {} at offset {}, expected 0 or 1",
+                       static_cast<int>(bytes[i]), offset + i);
+    }
+    return bytes;
   }
 
   Result<GgufValue> string() {
@@ -120,10 +127,17 @@ class ValueReader {
     GgufValue out;
     GgufArray& array = out.data.emplace<GgufArray>();
     array.element_type = type;
-    array.elements.reserve(count);
+    array.size = count;
+    if (gguf_is_scalar(type)) {
+      // count <= remaining / width, so count * width cannot overflow.
+      NIBBLE_ASSIGN_OR_RETURN(auto bytes, scalars(type, count));
+      array.scalar_bytes.assign(bytes.begin(), bytes.end());
+      return out;
+    }
+    array.values.reserve(count);
     for (uint64_t i = 0; i < count; ++i) {
       NIBBLE_ASSIGN_OR_RETURN(GgufValue element, read(element_type, depth + 1));
-      array.elements.push_back(std::move(element));
+      array.values.push_back(std::move(element));
     }
     return out;
   }
@@ -152,6 +166,34 @@ const char* gguf_value_type_name(GgufValueType type) {
     case GgufValueType::kF64: return "f64";
   }
   return "unknown";
+}
+
+bool gguf_is_scalar(GgufValueType type) {
+  return type != GgufValueType::kString && type != GgufValueType::kArray;
+}
+
+size_t gguf_scalar_bytes(GgufValueType type) {
+  switch (type) {
+    case GgufValueType::kU8:
+    case GgufValueType::kI8:
+    case GgufValueType::kBool: return 1;
+    case GgufValueType::kU16:
+    case GgufValueType::kI16: return 2;
+    case GgufValueType::kU32:
+    case GgufValueType::kI32:
+    case GgufValueType::kF32: return 4;
+    case GgufValueType::kU64:
+    case GgufValueType::kI64:
+    case GgufValueType::kF64: return 8;
+    case GgufValueType::kString:
+    case GgufValueType::kArray: break;
+  }
+  return 0;
+}
+
+GgufValue GgufArray::element(size_t i) const {
+  if (!gguf_is_scalar(element_type)) return values[i];
+  return scalar_value(element_type, scalar_bytes.data() + i * gguf_scalar_bytes(element_type));
 }
 
 std::string GgufValue::type_description() const {
@@ -205,12 +247,11 @@ Result<const GgufArray*> GgufMetadata::typed_array(const std::string& key,
 
 namespace {
 
-// Copies the elements of an array already checked to hold T.
+// Copies the scalars of an array already checked to hold T.
 template <typename T>
-std::vector<T> elements_of(const GgufArray& array) {
-  std::vector<T> out;
-  out.reserve(array.elements.size());
-  for (const GgufValue& element : array.elements) out.push_back(std::get<T>(element.data));
+std::vector<T> scalars_of(const GgufArray& array) {
+  std::vector<T> out(array.size);
+  if (!out.empty()) std::memcpy(out.data(), array.scalar_bytes.data(), array.scalar_bytes.size());
   return out;
 }
 
@@ -258,17 +299,20 @@ Result<GgufArray> GgufMetadata::get_array(const std::string& key) const {
 
 Result<std::vector<std::string>> GgufMetadata::get_array_of_strings(const std::string& key) const {
   NIBBLE_ASSIGN_OR_RETURN(const GgufArray* array, typed_array(key, GgufValueType::kString));
-  return elements_of<std::string>(*array);
+  std::vector<std::string> out;
+  out.reserve(array->values.size());
+  for (const GgufValue& value : array->values) out.push_back(std::get<std::string>(value.data));
+  return out;
 }
 
 Result<std::vector<float>> GgufMetadata::get_array_of_f32(const std::string& key) const {
   NIBBLE_ASSIGN_OR_RETURN(const GgufArray* array, typed_array(key, GgufValueType::kF32));
-  return elements_of<float>(*array);
+  return scalars_of<float>(*array);
 }
 
 Result<std::vector<int32_t>> GgufMetadata::get_array_of_i32(const std::string& key) const {
   NIBBLE_ASSIGN_OR_RETURN(const GgufArray* array, typed_array(key, GgufValueType::kI32));
-  return elements_of<int32_t>(*array);
+  return scalars_of<int32_t>(*array);
 }
 
 }  // namespace nibble

@@ -5,7 +5,8 @@
 // (bool is one byte, 0 or 1), a string is [u64 length][bytes] (UTF-8, no terminator), an
 // array is [u32 element type][u64 count][count payloads of that type], and arrays may
 // nest. Every length and count is checked against the bytes left in the file before
-// anything is allocated, so a lying header costs at most a few times the file's size.
+// anything is allocated, so the decoded metadata takes at most a few times the bytes
+// it was read from, whatever the header claims.
 #pragma once
 
 #include <cstdint>
@@ -41,11 +42,23 @@ const char* gguf_value_type_name(GgufValueType type);  // "u32", "string", "arra
 
 struct GgufValue;
 
-// An array value: every element has `element_type` (nested arrays may differ in their
-// own element types).
+// True for the fixed-width types (every type but string and array).
+bool gguf_is_scalar(GgufValueType type);
+// Bytes of one value of a fixed-width type on disk (bool: 1).
+size_t gguf_scalar_bytes(GgufValueType type);
+
+// An array value: `size` elements, all of `element_type` (nested arrays may differ in
+// their own element types). Scalar elements stay in their little-endian bytes, so a
+// 150k-entry score table costs 600 KB rather than 150k variants, and a hostile array
+// cannot multiply its size in memory; strings and nested arrays are decoded.
 struct GgufArray {
   GgufValueType element_type = GgufValueType::kU8;
-  std::vector<GgufValue> elements;
+  uint64_t size = 0;
+  std::vector<std::byte> scalar_bytes;  // size * gguf_scalar_bytes(element_type), scalars only
+  std::vector<GgufValue> values;        // the elements, strings and arrays only
+
+  // Element i (< size) as a value of its own.
+  GgufValue element(size_t i) const;
 };
 
 // One metadata value. The alternatives are in GgufValueType order, so the variant's

@@ -25,13 +25,13 @@ struct Bytes {
 
   template <typename T>
   Bytes& put(T value) {
-    const auto* p = reinterpret_cast<const std::byte*>(&value);
-    data.insert(data.end(), p, p + sizeof(T));
-    return *this;
+    return raw(&value, sizeof(T));
   }
   Bytes& raw(const void* src, size_t n) {
-    const auto* p = static_cast<const std::byte*>(src);
-    data.insert(data.end(), p, p + n);
+    if (n == 0) return *this;
+    const size_t old_size = data.size();
+    data.resize(old_size + n);
+    std::memcpy(data.data() + old_size, src, n);
     return *this;
   }
   Bytes& str(std::string_view s) { return put<uint64_t>(s.size()).raw(s.data(), s.size()); }
@@ -82,7 +82,9 @@ struct Builder {
                   const Bytes& payload) {
     tensor_data.resize((tensor_data.size() + alignment - 1) / alignment * alignment);
     info(name, ne, id(type), tensor_data.size());
-    tensor_data.insert(tensor_data.end(), payload.data.begin(), payload.data.end());
+    const size_t begin = tensor_data.size();
+    tensor_data.resize(begin + payload.data.size());
+    std::memcpy(tensor_data.data() + begin, payload.data.data(), payload.data.size());
     return *this;
   }
 
@@ -107,7 +109,10 @@ Bytes f32s(const std::vector<float>& values) {
   return b;
 }
 
+// The tensors of a parsed file point into `file`, so it must outlive the result: a
+// temporary is refused at compile time.
 Result<GgufFile> parse(const std::vector<std::byte>& file) { return parse_gguf(file, "t.gguf"); }
+Result<GgufFile> parse(std::vector<std::byte>&& file) = delete;
 
 // Asserts that parsing fails with a message containing every one of `parts`.
 void expect_error(const std::vector<std::byte>& file, const std::vector<std::string>& parts) {
@@ -169,7 +174,9 @@ TEST(Gguf, ParsesEveryMetadataType) {
            .put(id(GgufValueType::kU8)).put<uint64_t>(1).put<uint8_t>(3));
   b.kv("empty", id(GgufValueType::kArray), Bytes().put(id(GgufValueType::kBool)).put<uint64_t>(0));
 
-  auto file = parse(b.build());
+  const auto image = b.build();
+
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   const GgufMetadata& m = file->metadata;
   EXPECT_EQ(file->version, 3u);
@@ -197,16 +204,18 @@ TEST(Gguf, ParsesEveryMetadataType) {
   auto nested = m.get_array("nested");
   ASSERT_TRUE(nested.ok());
   EXPECT_EQ(nested->element_type, GgufValueType::kArray);
-  ASSERT_EQ(nested->elements.size(), 2u);
-  const auto& inner0 = std::get<GgufArray>(nested->elements[0].data);
-  const auto& inner1 = std::get<GgufArray>(nested->elements[1].data);
-  EXPECT_EQ(inner0.element_type, GgufValueType::kU8);
-  ASSERT_EQ(inner0.elements.size(), 2u);
-  EXPECT_EQ(std::get<uint8_t>(inner0.elements[1].data), 2);
-  ASSERT_EQ(inner1.elements.size(), 1u);
-  EXPECT_EQ(std::get<uint8_t>(inner1.elements[0].data), 3);
+  ASSERT_EQ(nested->size, 2u);
+  const GgufValue inner0 = nested->element(0);
+  const GgufValue inner1 = nested->element(1);
+  EXPECT_EQ(inner0.type_description(), "array of u8");
+  ASSERT_EQ(std::get<GgufArray>(inner0.data).size, 2u);
+  EXPECT_EQ(std::get<uint8_t>(std::get<GgufArray>(inner0.data).element(1).data), 2);
+  ASSERT_EQ(std::get<GgufArray>(inner1.data).size, 1u);
+  EXPECT_EQ(std::get<uint8_t>(std::get<GgufArray>(inner1.data).element(0).data), 3);
   EXPECT_EQ(m.find("nested")->type_description(), "array of array");
-  EXPECT_EQ(m.get_array("empty")->elements.size(), 0u);
+  // Scalar arrays keep their bytes; element() decodes one.
+  EXPECT_EQ(std::get<int32_t>(m.get_array("array_i32")->element(1).data), -2);
+  EXPECT_EQ(m.get_array("empty")->size, 0u);
   EXPECT_EQ(m.find("empty")->type_description(), "array of bool");
   EXPECT_EQ(m.find("absent"), nullptr);
 }
@@ -216,7 +225,8 @@ TEST(Gguf, AccessorErrorsNameTheKeyAndBothTypes) {
   b.kv_string("general.name", "x");
   b.kv_scalar("count", GgufValueType::kU64, uint64_t{3});
   b.kv("ids", id(GgufValueType::kArray), Bytes().put(id(GgufValueType::kI32)).put<uint64_t>(1).put<int32_t>(1));
-  auto file = parse(b.build());
+  const auto image = b.build();
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   const GgufMetadata& m = file->metadata;
   expect_error(m.get_u32("general.name"), {"t.gguf", "'general.name'", "has type string", "expected u32"});
@@ -240,7 +250,8 @@ TEST(Gguf, ReadsVersion2AndFilesWithoutTensors) {
   EXPECT_EQ(*file->metadata.get_string("tokenizer.ggml.model"), "llama");
 
   Builder empty;
-  auto minimal = parse(empty.build());
+  const auto image = empty.build();
+  auto minimal = parse(image);
   ASSERT_TRUE(minimal.ok()) << minimal.error().message;
   EXPECT_EQ(minimal->metadata.size(), 0u);
 }
@@ -283,7 +294,8 @@ TEST(Gguf, HonoursGeneralAlignment) {
   b.kv_scalar("general.alignment", GgufValueType::kU32, uint32_t{64});
   b.tensor("a", {3}, GgmlType::kF32, f32s({1, 2, 3}));
   b.tensor("b", {1}, GgmlType::kF32, f32s({5}));
-  auto file = parse(b.build());
+  const auto image = b.build();
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   EXPECT_EQ(file->alignment, 64u);
   EXPECT_EQ(file->data_offset % 64, 0u);
@@ -304,7 +316,8 @@ TEST(Gguf, WidensF16AndBf16Exactly) {
   b.tensor("h", {4}, GgmlType::kF16,
            Bytes().put<uint16_t>(0x0001).put<uint16_t>(0x7bff).put<uint16_t>(0x8000).put<uint16_t>(0x3555));
   b.tensor("bf", {2}, GgmlType::kBF16, Bytes().put<uint16_t>(0x3f80).put<uint16_t>(0xc049));
-  auto file = parse(b.build());
+  const auto image = b.build();
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   auto h = *gguf_tensor_to_f32(*file->find_tensor("h"));
   EXPECT_EQ(h[0], std::ldexp(1.0f, -24));  // smallest subnormal half
@@ -325,7 +338,8 @@ TEST(Gguf, DecodesHandBuiltQ4_0Blocks) {
   for (int j = 0; j < 16; ++j) blocks.put<uint8_t>(0x98);
   Builder b;
   b.tensor("q", {32, 2}, GgmlType::kQ4_0, blocks);
-  auto file = parse(b.build());
+  const auto image = b.build();
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   const GgufTensor* q = file->find_tensor("q");
   EXPECT_EQ(q->byte_size, 36u);
@@ -345,7 +359,8 @@ TEST(Gguf, DecodesHandBuiltQ8_0Block) {
   for (int j = 8; j < 32; ++j) block.put<int8_t>(0);
   Builder b;
   b.tensor("q", {32}, GgmlType::kQ8_0, block);
-  auto file = parse(b.build());
+  const auto image = b.build();
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   std::vector<float> expected = {-32, -31.75, -0.25, 0, 0.25, 0.5, 25, 31.75};
   expected.resize(32, 0.0f);
@@ -365,7 +380,8 @@ TEST(Gguf, DecodesHandBuiltQ4_1AndQ5_0Blocks) {
   Builder b;
   b.tensor("a", {32}, GgmlType::kQ4_1, q41);
   b.tensor("b", {32}, GgmlType::kQ5_0, q50);
-  auto file = parse(b.build());
+  const auto image = b.build();
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   std::vector<float> a(32, -0.5f);
   std::fill(a.begin() + 16, a.end(), 0.0f);
@@ -394,7 +410,8 @@ TEST(Gguf, QuantizedMatrixBytesDecodeAsGgmlBlocks) {
             .raw(q->row_codes(r) + g * code_bytes, code_bytes);
     Builder b;
     b.tensor("w", {64, 3}, type, blocks);
-    auto file = parse(b.build());
+    const auto image = b.build();
+    auto file = parse(image);
     ASSERT_TRUE(file.ok()) << file.error().message;
     auto decoded = *gguf_tensor_to_f32(*file->find_tensor("w"));
     std::vector<float> row(64);
@@ -409,7 +426,8 @@ TEST(Gguf, SizesKQuantsButDoesNotDecodeThem) {
   Builder b;
   b.tensor("k4", {256, 2}, GgmlType::kQ4_K, Bytes().raw(std::vector<uint8_t>(288).data(), 288));
   b.tensor("k6", {512}, GgmlType::kQ6_K, Bytes().raw(std::vector<uint8_t>(420).data(), 420));
-  auto file = parse(b.build());
+  const auto image = b.build();
+  auto file = parse(image);
   ASSERT_TRUE(file.ok()) << file.error().message;
   EXPECT_EQ(file->find_tensor("k4")->byte_size, 288u);
   EXPECT_EQ(file->find_tensor("k6")->byte_size, 420u);
@@ -419,7 +437,8 @@ TEST(Gguf, SizesKQuantsButDoesNotDecodeThem) {
 TEST(Gguf, AcceptsNamesUpTo64Bytes) {
   Builder b;
   b.tensor(std::string(64, 'n'), {1}, GgmlType::kF32, f32s({1}));
-  EXPECT_TRUE(parse(b.build()).ok());
+  const auto image = b.build();
+  EXPECT_TRUE(parse(image).ok());
 }
 
 // ---------------------------------------------------------------------------------
@@ -497,6 +516,10 @@ TEST(Gguf, RejectsBadValues) {
   Builder d;
   d.kv("flag", id(GgufValueType::kBool), Bytes().put<uint8_t>(2));
   expect_error(d.build(), {"'flag'", "bool byte 2", "expected 0 or 1"});
+  Builder flags;
+  flags.kv("flags", id(GgufValueType::kArray),
+           Bytes().put(id(GgufValueType::kBool)).put<uint64_t>(3).put<uint8_t>(1).put<uint8_t>(0).put<uint8_t>(5));
+  expect_error(flags.build(), {"'flags'", "bool byte 5", "expected 0 or 1"});
   Builder e;
   e.kv_string("", "x");
   expect_error(e.build(), {"metadata key 0", "is empty"});
@@ -511,7 +534,8 @@ TEST(Gguf, CapsArrayNesting) {
     b.kv("deep", id(GgufValueType::kArray), payload);
     return b.build();
   };
-  EXPECT_TRUE(parse(nested(kGgufMaxArrayDepth)).ok());
+  const auto deepest = nested(kGgufMaxArrayDepth);
+  EXPECT_TRUE(parse(deepest).ok());
   expect_error(nested(kGgufMaxArrayDepth + 1), {"'deep'", "deeper than the 8 levels"});
 }
 
