@@ -7,6 +7,7 @@
 
 #include "core/file.h"
 #include "eval/perplexity.h"
+#include "formats/llama2c.h"
 #include "quant/quantize_model.h"
 #include "quant/quantized_matrix.h"
 #include "support/model_runner.h"
@@ -91,6 +92,37 @@ TEST(QuantModel, TiedEmbeddingIsOneCopyAndEqualsASeparateCopy) {
   auto b = perplexity(separate, nullptr, tokens, 256, 3);
   EXPECT_EQ(a.ppl, b.ppl);
   EXPECT_EQ(a.nll, b.nll);
+}
+
+TEST(QuantModel, UntiedModelQuantizesEmbeddingAndClassifierSeparately) {
+  NIBBLE_REQUIRE_MODELS();
+  // An untied copy of tiny-llama-8m (separate classifier equal to the embedding).
+  Model tied = load("tiny-llama-8m/model.bin");
+  const std::string path = testing::temp_dir() + "/untied.bin";
+  ASSERT_TRUE(write_llama2c_checkpoint(tied, path, /*untie=*/true).ok());
+  auto tokens = text_tokens(tied, "text/indomain-valid-a.txt");
+  for (const std::string embedding : {"w4:32", "w8:64"}) {
+    SCOPED_TRACE(embedding);
+    LoadOptions options;
+    options.tokenizer_path = testing::model_path("tiny-llama-8m/tokenizer.bin");
+    auto loaded = load_model(path, options);
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    Model model = std::move(*loaded);
+    auto report = quantize(model, "linear=w8:32,embedding=" + embedding + ",lm_head=a8w8:32");
+    ASSERT_TRUE(model.weights.quantized_embedding && model.weights.classifier.quantized);
+    EXPECT_NE(model.weights.quantized_embedding.get(), model.weights.classifier.quantized.get());
+    EXPECT_EQ(model.weights.quantized_embedding->format.bits(), embedding[1] == '4' ? 4 : 8);
+    EXPECT_EQ(report.tensors.front().name, "embed_tokens");
+    EXPECT_EQ(report.tensors.back().scheme, "a8w8");
+    // Lookups dequantize one row of the table.
+    std::vector<float> row(static_cast<size_t>(model.config.dim));
+    model.weights.embedding_row(407, row.data());
+    EXPECT_NE(row, std::vector<float>(row.size(), 0.0f));
+    auto result = perplexity(model, &tied, tokens, 256, 2);
+    ASSERT_TRUE(result.kl);
+    EXPECT_LT(result.kl->kld_mean, 0.05);  // 4-bit embedding alone: a small, nonzero divergence
+    EXPECT_GT(result.kl->kld_mean, 0.0);
+  }
 }
 
 TEST(QuantModel, Qwen2BiasesAreUsed) {
