@@ -33,24 +33,31 @@ float quantize_group_int4_sym(const float* x, int n, ScaleType type, int8_t* cod
   return round_scale(d, type);
 }
 
-float quantize_group_int4_asym(const float* x, int n, ScaleType type, uint8_t* codes, uint8_t* zero_point) {
+AsymmetricRange asymmetric_range(const float* x, int n, int levels) {
   float lo = 0.0f, hi = 0.0f;
   for (int i = 0; i < n; ++i) {
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
   }
-  const float d = (hi - lo) / 15.0f;
-  if (d == 0.0f) {
-    *zero_point = 0;
+  AsymmetricRange range;
+  range.scale = (hi - lo) / static_cast<float>(levels);
+  if (range.scale == 0.0f) return range;
+  range.inverse = 1.0f / range.scale;
+  range.zero = std::clamp(static_cast<int>(std::round(-lo * range.inverse)), 0, levels);
+  return range;
+}
+
+float quantize_group_int4_asym(const float* x, int n, ScaleType type, uint8_t* codes, uint8_t* zero_point) {
+  const AsymmetricRange range = asymmetric_range(x, n, 15);
+  *zero_point = static_cast<uint8_t>(range.zero);
+  if (range.scale == 0.0f) {
     std::fill(codes, codes + n, 0);
     return 0.0f;
   }
-  const float inverse = 1.0f / d;
-  const int z = std::clamp(static_cast<int>(std::round(-lo * inverse)), 0, 15);
-  *zero_point = static_cast<uint8_t>(z);
   for (int i = 0; i < n; ++i)
-    codes[i] = static_cast<uint8_t>(std::clamp(static_cast<int>(std::round(x[i] * inverse)) + z, 0, 15));
-  return round_scale(d, type);
+    codes[i] = static_cast<uint8_t>(
+        std::clamp(static_cast<int>(std::round(x[i] * range.inverse)) + range.zero, 0, 15));
+  return round_scale(range.scale, type);
 }
 
 }  // namespace nibble

@@ -20,6 +20,16 @@
 
 namespace nibble {
 
+// The asymmetric rule shared by int4 asym weights (levels 15) and per-token u8
+// activations (levels 255): lo = min(0, min x), hi = max(0, max x), scale = (hi - lo) /
+// levels, zero = clamp(round(-lo / scale), 0, levels); scale 0 (all-zero input) gives zero 0.
+struct AsymmetricRange {
+  float scale = 0.0f;
+  float inverse = 0.0f;  // 1 / scale, 0 when scale is 0
+  int zero = 0;
+};
+AsymmetricRange asymmetric_range(const float* x, int n, int levels);
+
 float quantize_group_int8_sym(const float* x, int n, ScaleType type, int8_t* codes);
 float quantize_group_int4_sym(const float* x, int n, ScaleType type, int8_t* codes);
 float quantize_group_int4_asym(const float* x, int n, ScaleType type, uint8_t* codes, uint8_t* zero_point);

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.h"
+
 #include "core/half.h"
 #include "quant/quantized_matrix.h"
 
@@ -118,17 +120,13 @@ Result<GgufFile> parse(std::vector<std::byte>&& file) = delete;
 void expect_error(const std::vector<std::byte>& file, const std::vector<std::string>& parts) {
   auto result = parse(file);
   ASSERT_FALSE(result.ok()) << "expected an error mentioning " << parts.front();
-  for (const std::string& part : parts)
-    EXPECT_NE(result.error().message.find(part), std::string::npos)
-        << "message: " << result.error().message << "\nmissing: " << part;
+  nibble::testing::expect_mentions(result.error().message, parts);
 }
 
 template <typename V>
 void expect_error(const Result<V>& result, const std::vector<std::string>& parts) {
   ASSERT_FALSE(result.ok()) << "expected an error mentioning " << parts.front();
-  for (const std::string& part : parts)
-    EXPECT_NE(result.error().message.find(part), std::string::npos)
-        << "message: " << result.error().message << "\nmissing: " << part;
+  nibble::testing::expect_mentions(result.error().message, parts);
 }
 
 // One F32 tensor "w" of 4 elements, after a string and an array KV: small but with

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.h"
+
 #include "core/half.h"
 
 namespace nibble {
@@ -42,9 +44,7 @@ Result<SafetensorsHeader> parse(const std::vector<std::byte>& file) {
 void expect_error(const std::vector<std::byte>& file, const std::vector<std::string>& parts) {
   auto result = parse(file);
   ASSERT_FALSE(result.ok()) << "expected an error mentioning " << parts.front();
-  for (const std::string& part : parts)
-    EXPECT_NE(result.error().message.find(part), std::string::npos)
-        << "message: " << result.error().message << "\nmissing: " << part;
+  nibble::testing::expect_mentions(result.error().message, parts);
 }
 
 // One tensor "t" with the given entry fields and data section.

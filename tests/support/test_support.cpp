@@ -73,6 +73,11 @@ bool load_npy_f32(const std::string& path, std::vector<float>* data, std::vector
 
 namespace nibble::testing {
 
+void expect_mentions(const std::string& message, const std::vector<std::string>& parts) {
+  for (const std::string& part : parts)
+    EXPECT_NE(message.find(part), std::string::npos) << "message: " << message << "\nmissing: " << part;
+}
+
 std::string shell_quote(const std::string& arg) {
   std::string quoted = "'";
   for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);

@@ -48,6 +48,9 @@ struct CommandResult {
   std::string err;  // stderr
 };
 
+// Asserts that `message` contains every one of `parts` (errors must name what broke).
+void expect_mentions(const std::string& message, const std::vector<std::string>& parts);
+
 // Runs the built `nibble` binary with `args` (a shell-quoted string).
 CommandResult run_nibble(const std::string& args);
 

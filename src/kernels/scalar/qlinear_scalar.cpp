@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quant/group_quantizers.h"
+
 namespace nibble::scalar {
 
 void unpack_row_codes(const QuantizedMatrix& m, int r, int8_t* out) {
@@ -49,24 +51,16 @@ float qdot_int8(const QuantizedMatrix& m, int r, const int8_t* codes, const uint
 }
 
 void quantize_activation_row(const float* x, int n, uint8_t* u, float* scale, int32_t* zero_point) {
-  float lo = 0.0f, hi = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-  }
-  const float s = (hi - lo) / 255.0f;
-  if (s == 0.0f) {
+  const AsymmetricRange range = asymmetric_range(x, n, 255);
+  *scale = range.scale;
+  *zero_point = range.zero;
+  if (range.scale == 0.0f) {
     std::fill(u, u + n, 0);
-    *scale = 0.0f;
-    *zero_point = 0;
     return;
   }
-  const float inverse = 1.0f / s;
-  const int z = std::clamp(static_cast<int>(std::round(-lo * inverse)), 0, 255);
   for (int i = 0; i < n; ++i)
-    u[i] = static_cast<uint8_t>(std::clamp(static_cast<int>(std::round(x[i] * inverse)) + z, 0, 255));
-  *scale = s;
-  *zero_point = z;
+    u[i] = static_cast<uint8_t>(
+        std::clamp(static_cast<int>(std::round(x[i] * range.inverse)) + range.zero, 0, 255));
 }
 
 }  // namespace nibble::scalar
