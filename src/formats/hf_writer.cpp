@@ -52,7 +52,7 @@ nlohmann::ordered_json config_json(const ModelConfig& c, bool tied) {
 // HF's converter permutes q/k rows so that rotating halves (x[i], x[i + d/2]) equals
 // llama2.c's rotation of interleaved pairs (x[2i], x[2i+1]): within each head, output
 // row j*(d/2) + i is input row 2i + j. `cols` is 1 for a bias.
-std::vector<float> interleaved_to_halves(const std::vector<float>& in, int heads, int head_dim,
+std::vector<float> interleaved_to_halves(std::span<const float> in, int heads, int head_dim,
                                          int cols) {
   std::vector<float> out(in.size());
   const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
@@ -67,8 +67,8 @@ std::vector<float> interleaved_to_halves(const std::vector<float>& in, int heads
   return out;
 }
 
-std::span<const std::byte> as_bytes(const std::vector<float>& data) {
-  return std::as_bytes(std::span<const float>(data));
+std::span<const std::byte> as_bytes(std::span<const float> data) {
+  return std::as_bytes(data);
 }
 
 // Visitor for for_each_hf_tensor: checks each tensor against the config and lists it
@@ -82,7 +82,7 @@ class TensorLister {
       return make_error("write_hf_model: tensor '{}' is {}x{} with {} values but the config "
                         "needs {}x{}",
                         name, m.rows, m.cols, m.data.size(), rows, cols);
-    return add(name, {rows, cols}, m.data, cols);
+    return add(name, {rows, cols}, m.data.span(), cols);
   }
 
   Status vector(const std::string& name, const std::vector<float>& v, int size) {
@@ -95,15 +95,15 @@ class TensorLister {
   const std::vector<SafetensorsWriteEntry>& entries() const { return entries_; }
 
  private:
-  Status add(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& data,
+  Status add(const std::string& name, std::vector<int64_t> shape, std::span<const float> data,
              int cols) {
-    const std::vector<float>* source = &data;
+    std::span<const float> source = data;
     int heads = rope_heads(name);
     if (config_.rope_style == RopeStyle::kInterleavedPairs && heads > 0) {
       permuted_.push_back(interleaved_to_halves(data, heads, config_.head_dim, cols));
-      source = &permuted_.back();  // a deque keeps earlier elements in place
+      source = permuted_.back();  // a deque keeps earlier elements in place
     }
-    entries_.push_back({name, SafetensorsDtype::kF32, std::move(shape), as_bytes(*source)});
+    entries_.push_back({name, SafetensorsDtype::kF32, std::move(shape), as_bytes(source)});
     return {};
   }
 

@@ -188,7 +188,7 @@ Status write_llama2c_checkpoint(const Model& model, const std::string& path, boo
     const auto* p = static_cast<const std::byte*>(data);
     out.insert(out.end(), p, p + bytes);
   };
-  auto put_floats = [&](const std::vector<float>& v) { put(v.data(), v.size() * sizeof(float)); };
+  auto put_floats = [&](std::span<const float> v) { put(v.data(), v.size() * sizeof(float)); };
   int32_t header[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
                        separate_classifier ? -c.vocab_size : c.vocab_size, c.max_seq_len};
   put(header, sizeof(header));

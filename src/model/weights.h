@@ -6,16 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
+
 namespace nibble {
 
 struct QuantizedMatrix;  // quant/quantized_matrix.h
 
 // A row-major float32 matrix [rows][cols]. For a linear layer rows = out_features and
-// cols = in_features (PyTorch's layout), so y[r] = dot(row r, x).
+// cols = in_features (PyTorch's layout), so y[r] = dot(row r, x). `data` may borrow
+// from a mapped model file (core/buffer.h).
 struct DenseMatrix {
   int rows = 0;
   int cols = 0;
-  std::vector<float> data;
+  Buffer<float> data;
 
   const float* row(int r) const { return data.data() + static_cast<size_t>(r) * cols; }
   float* row(int r) { return data.data() + static_cast<size_t>(r) * cols; }

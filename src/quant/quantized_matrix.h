@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/status.h"
 #include "model/weights.h"
 #include "quant/scheme.h"
@@ -38,9 +39,10 @@ struct QuantizedMatrix {
   int group = 0;     // effective group size G
   int n_groups = 0;  // ceil(cols / G)
   size_t row_bytes = 0;
-  std::vector<uint8_t> codes;        // rows * row_bytes
-  std::vector<uint8_t> scales;       // rows * n_groups * scale bytes
-  std::vector<uint8_t> zero_points;  // rows * n_groups (asym) or empty
+  // Owned after quantize_matrix(); borrowed from the mapped file after loading.
+  Buffer<uint8_t> codes;        // rows * row_bytes
+  Buffer<uint8_t> scales;       // rows * n_groups * scale bytes
+  Buffer<uint8_t> zero_points;  // rows * n_groups (asym) or empty
   std::vector<int32_t> code_sums;    // rows * n_groups (sym codes) or empty
 
   const uint8_t* row_codes(int r) const { return codes.data() + static_cast<size_t>(r) * row_bytes; }

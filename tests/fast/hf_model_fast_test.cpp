@@ -23,7 +23,8 @@ namespace {
 
 using nlohmann::json;
 
-void fill_random(std::vector<float>* v, size_t n, std::mt19937* rng) {
+template <typename Floats>
+void fill_random(Floats* v, size_t n, std::mt19937* rng) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   v->resize(n);
   for (float& x : *v) x = dist(*rng);

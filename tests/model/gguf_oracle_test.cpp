@@ -253,7 +253,7 @@ TEST(GgufOracle, F16FileDecodesToModelWeightsRoundedToF16) {
     ASSERT_EQ(t.type_id, static_cast<uint32_t>(GgmlType::kF16)) << t.name;
     auto decoded = gguf_tensor_to_f32(t);
     ASSERT_TRUE(decoded.ok()) << decoded.error().message;
-    const std::vector<float>& w = m->second.data;
+    const auto& w = m->second.data;
     ASSERT_EQ(decoded->size(), w.size()) << t.name;
     for (size_t i = 0; i < w.size(); ++i)
       ASSERT_EQ((*decoded)[i], f16_to_f32(f32_to_f16(w[i]))) << t.name << " element " << i;

@@ -3,6 +3,7 @@
 // written by write_hf_model reloading with identical weights.
 #include "formats/hf_model.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -47,8 +48,9 @@ void for_each_weight_pair(const ModelWeights& a, const ModelWeights& b, Check ch
 }
 
 void expect_identical(const ModelWeights& a, const ModelWeights& b) {
-  for_each_weight_pair(a, b, [](const std::string& what, const std::vector<float>& x,
-                                const std::vector<float>& y) { EXPECT_TRUE(x == y) << what; });
+  for_each_weight_pair(a, b, [](const std::string& what, const auto& x, const auto& y) {
+    EXPECT_TRUE(std::equal(x.begin(), x.end(), y.begin(), y.end())) << what;
+  });
 }
 
 TEST(HfModelFiles, LoadsTinyLlama) {
@@ -131,8 +133,7 @@ TEST(HfModelFiles, Bf16ShardsEqualRoundedF32Weights) {
 
   size_t compared = 0;
   for_each_weight_pair(f32->weights, bf16->weights,
-                       [&](const std::string& what, const std::vector<float>& exact,
-                           const std::vector<float>& rounded) {
+                       [&](const std::string& what, const auto& exact, const auto& rounded) {
                          ASSERT_EQ(exact.size(), rounded.size()) << what;
                          for (size_t i = 0; i < exact.size(); ++i)
                            ASSERT_EQ(std::bit_cast<uint32_t>(rounded[i]),

@@ -128,7 +128,7 @@ TEST(FormatsAgree, TinyQwen2Bf16Shards) {
   // Exact check of the BF16 path: the F32 weights rounded to BF16 (nearest-even) give
   // the very same logits as the BF16 shards.
   Model rounded = load(testing::model_path("tiny-qwen2-7m/hf"));
-  auto round_all = [](std::vector<float>& v) {
+  auto round_all = [](auto& v) {
     for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
   };
   round_all(rounded.weights.token_embedding.data);
