@@ -72,42 +72,6 @@ Result<std::string> read_text_file(const std::string& path) {
   return buffer.str();
 }
 
-Status write_file_atomic(const std::string& path, std::span<const std::byte> bytes) {
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  // The temp name carries the pid so concurrent writers never share one; a stale
-  // temp file from a killed run has a different pid and is never read as a model.
-  std::string tmp = (dir / (".nibble-tmp-" + std::to_string(::getpid()) + "-" +
-                            target.filename().string()))
-                        .string();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error("{}: cannot create temp file: {}", tmp, std::strerror(errno));
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return make_error("{}: write failed: {}", tmp, std::strerror(err));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error("{}: flush failed: {}", tmp, std::strerror(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error("{}: cannot rename temp file into place: {}", path, std::strerror(err));
-  }
-  return {};
-}
-
 bool file_exists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec);

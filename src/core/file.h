@@ -12,6 +12,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "core/atomic_file.h"  // write_file_atomic
 #include "core/status.h"
 
 namespace nibble {
@@ -93,10 +94,6 @@ inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
 
 // Reads a whole file into a string (texts, JSON).
 Result<std::string> read_text_file(const std::string& path);
-
-// Writes `bytes` to `path` atomically: a temporary file in the same directory is
-// written, flushed and renamed over `path`, so a killed run leaves the old file or none.
-Status write_file_atomic(const std::string& path, std::span<const std::byte> bytes);
 
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);

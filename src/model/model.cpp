@@ -1,10 +1,25 @@
 #include "model/model.h"
 
+#include <cstring>
+#include <fstream>
+
 #include "core/file.h"
 #include "formats/hf_model.h"
 #include "formats/llama2c.h"
+#include "formats/nibble_file.h"
 
 namespace nibble {
+
+namespace {
+
+// True when the file starts with GGUF's magic (nibble files are GGUF containers too).
+bool starts_with_gguf_magic(const std::string& path) {
+  char magic[4] = {};
+  std::ifstream in(path, std::ios::binary);
+  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+}  // namespace
 
 Result<Model> load_model(const std::string& path, const LoadOptions& options) {
   if (is_directory(path)) {
@@ -13,6 +28,12 @@ Result<Model> load_model(const std::string& path, const LoadOptions& options) {
     return load_hf_model(path, options);
   }
   if (!file_exists(path)) return make_error("{}: no such model file or directory", path);
+  if (starts_with_gguf_magic(path)) {
+    // Only the header is parsed here; the tensors stay mapped, not read.
+    NIBBLE_ASSIGN_OR_RETURN(MappedGgufFile gguf, open_gguf(path));
+    if (is_nibble_file(gguf.gguf)) return load_nibble_model(path, options);
+    return make_error("{}: GGUF models from llama.cpp are not supported yet", path);
+  }
   return load_llama2c_model(path, options);
 }
 

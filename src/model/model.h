@@ -24,7 +24,10 @@ struct Model {
   std::unique_ptr<Tokenizer> tokenizer;  // null only when LoadOptions::require_tokenizer is false
   std::vector<TensorInfo> tensors;       // as stored in the file(s)
   uint64_t file_bytes = 0;               // total bytes of the weight file(s)
-  std::string format;                    // "llama2c" or "hf-safetensors"
+  std::string format;                    // "llama2c", "hf-safetensors", "gguf" or "nibble"
+  // The quantization recipe the weights were made with, as JSON (Recipe::to_json);
+  // empty for float weights. Saved in nibble files so a loaded model says how it was made.
+  std::string recipe_json;
   std::string path;
 };
 

@@ -108,6 +108,7 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
     report.tensors.push_back(std::move(entry));
     if (on_tensor) on_tensor(++done, static_cast<int>(jobs.size()));
   }
+  model.recipe_json = recipe.to_json().dump();
   return report;
 }
 

@@ -349,3 +349,72 @@ Result<std::string> LlamaBinTokenizer::decode_piece(int previous_id, int id) con
 }
 
 }  // namespace nibble
+
+namespace nibble {
+
+Result<LlamaBinTokenizer> LlamaBinTokenizer::from_vocabulary(const TokenVocabulary& v, const std::string& source) {
+  if (v.scores.size() != v.pieces.size() || v.types.size() != v.pieces.size())
+    return make_error("{}: {} tokens need as many scores and types, got {} and {}", source, v.pieces.size(),
+                      v.scores.size(), v.types.size());
+  if (v.pieces.size() > static_cast<size_t>(INT_MAX))
+    return make_error("{}: holds {} tokens, too many for 32-bit ids", source, v.pieces.size());
+  if (v.unk_id != kUnkId || v.bos_id != kBosId || v.eos_id != kEosId)
+    return make_error("{}: needs <unk>, BOS and EOS at ids {}, {}, {}; the vocabulary has them at {}, {}, {}", source,
+                      kUnkId, kBosId, kEosId, v.unk_id, v.bos_id, v.eos_id);
+  LlamaBinTokenizer tokenizer;
+  tokenizer.pieces_.reserve(v.pieces.size());
+  for (size_t i = 0; i < v.pieces.size(); ++i) {
+    if (std::isnan(v.scores[i])) return make_error("{}: token {} has a NaN score", source, i);
+    std::string piece;
+    const std::string& in = v.pieces[i];
+    for (size_t k = 0; k < in.size(); ++k) {
+      if (in.compare(k, kWordBoundary.size(), kWordBoundary) == 0) {
+        piece += ' ';
+        k += kWordBoundary.size() - 1;
+      } else {
+        piece += in[k];
+      }
+    }
+    tokenizer.max_token_length_ = std::max(tokenizer.max_token_length_, static_cast<int>(piece.size()));
+    tokenizer.pieces_.push_back(std::move(piece));
+  }
+  tokenizer.scores_ = v.scores;
+  NIBBLE_CHECK_OK(tokenizer.index_pieces(source));
+  return tokenizer;
+}
+
+TokenVocabulary LlamaBinTokenizer::vocabulary() const {
+  TokenVocabulary v;
+  for (size_t i = 0; i < pieces_.size(); ++i) {
+    const auto id = static_cast<int>(i);
+    std::string piece;
+    for (char ch : pieces_[i]) {
+      if (ch == ' ') {
+        piece += kWordBoundary;
+      } else {
+        piece += ch;
+      }
+    }
+    int32_t type = kTokenTypeNormal;
+    if (id == kUnkId) {
+      type = kTokenTypeUnknown;
+    } else if (id == kBosId || id == kEosId) {
+      type = kTokenTypeControl;
+      // llama2.c spells BOS/EOS "\n<s>\n" and "\n</s>\n"; SentencePiece and GGUF say "<s>".
+      const size_t first = piece.find_first_not_of('\n');
+      const size_t last = piece.find_last_not_of('\n');
+      piece = first == std::string::npos ? std::string() : piece.substr(first, last - first + 1);
+    } else if (byte_value_[i] >= 0) {
+      type = kTokenTypeByte;
+    }
+    v.pieces.push_back(std::move(piece));
+    v.scores.push_back(scores_[i]);
+    v.types.push_back(type);
+  }
+  v.bos_id = kBosId;
+  v.eos_id = kEosId;
+  v.unk_id = kUnkId;
+  return v;
+}
+
+}  // namespace nibble

@@ -39,6 +39,10 @@ class LlamaBinTokenizer final : public Tokenizer {
   static Result<LlamaBinTokenizer> from_bytes(std::span<const std::byte> bytes, const std::string& source,
                                               int expected_vocab_size);
 
+  // Builds the tokenizer from a vocabulary (e.g. GGUF tokenizer.ggml.* metadata, read by
+  // formats/tokenizer_metadata.h). Needs <unk>, BOS and EOS at ids 0, 1 and 2.
+  static Result<LlamaBinTokenizer> from_vocabulary(const TokenVocabulary& vocabulary, const std::string& source);
+
   // Move-only: a vocabulary is large and copying one is never what the caller meant.
   LlamaBinTokenizer(LlamaBinTokenizer&&) = default;
   LlamaBinTokenizer& operator=(LlamaBinTokenizer&&) = default;
@@ -52,6 +56,7 @@ class LlamaBinTokenizer final : public Tokenizer {
   int bos_id() const override { return kBosId; }
   int eos_id() const override { return kEosId; }
   int unk_id() const { return kUnkId; }
+  TokenVocabulary vocabulary() const override;
 
   // The piece as stored in the file (' ' for SentencePiece's '▁') and its merge score.
   const std::string& piece(int id) const { return pieces_[static_cast<size_t>(id)]; }

@@ -48,6 +48,24 @@ int SentencePieceTokenizer::vocab_size() const { return processor_->GetPieceSize
 int SentencePieceTokenizer::bos_id() const { return processor_->bos_id(); }
 int SentencePieceTokenizer::eos_id() const { return processor_->eos_id(); }
 
+TokenVocabulary SentencePieceTokenizer::vocabulary() const {
+  TokenVocabulary v;
+  const int n = processor_->GetPieceSize();
+  for (int id = 0; id < n; ++id) {
+    v.pieces.push_back(processor_->IdToPiece(id));
+    v.scores.push_back(processor_->GetScore(id));
+    v.types.push_back(processor_->IsUnknown(id)   ? kTokenTypeUnknown
+                      : processor_->IsControl(id) ? kTokenTypeControl
+                      : processor_->IsByte(id)    ? kTokenTypeByte
+                      : processor_->IsUnused(id)  ? kTokenTypeUnused
+                                                  : kTokenTypeNormal);
+  }
+  v.bos_id = processor_->bos_id();
+  v.eos_id = processor_->eos_id();
+  v.unk_id = processor_->unk_id();
+  return v;
+}
+
 Result<std::vector<int>> SentencePieceTokenizer::encode(std::string_view text, bool add_bos) const {
   std::vector<int> ids;
   if (add_bos) {

@@ -33,6 +33,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   int vocab_size() const override;
   int bos_id() const override;  // -1 when the model has no BOS piece
   int eos_id() const override;  // -1 when the model has no EOS piece
+  TokenVocabulary vocabulary() const override;
 
  private:
   SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> processor, std::string source);

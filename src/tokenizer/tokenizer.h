@@ -4,6 +4,7 @@
 // Both follow SentencePiece's BPE rules, so on the same vocabulary they give the same ids.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,25 @@
 #include "core/status.h"
 
 namespace nibble {
+
+// A vocabulary as GGUF's tokenizer.ggml.* keys hold it (model "llama"): what a file
+// needs to rebuild the tokenizer, whatever it was loaded from.
+struct TokenVocabulary {
+  std::vector<std::string> pieces;  // SentencePiece spelling: U+2581 marks a word boundary
+  std::vector<float> scores;        // merge priority
+  std::vector<int32_t> types;       // kTokenType* below
+  int bos_id = -1;
+  int eos_id = -1;
+  int unk_id = -1;
+};
+
+// Token types, numbered as SentencePiece and GGUF number them.
+inline constexpr int32_t kTokenTypeNormal = 1;
+inline constexpr int32_t kTokenTypeUnknown = 2;
+inline constexpr int32_t kTokenTypeControl = 3;
+inline constexpr int32_t kTokenTypeUserDefined = 4;
+inline constexpr int32_t kTokenTypeUnused = 5;
+inline constexpr int32_t kTokenTypeByte = 6;
 
 class Tokenizer {
  public:
@@ -30,6 +50,9 @@ class Tokenizer {
   virtual int vocab_size() const = 0;
   virtual int bos_id() const = 0;
   virtual int eos_id() const = 0;
+
+  // The whole vocabulary, for writing it into a model file.
+  virtual TokenVocabulary vocabulary() const = 0;
 
   // Decodes a whole id sequence by concatenating decode_piece(previous, id).
   // `previous` is the id before ids[0] (bos_id() when ids start a text).

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "formats/nibble_file.h"
 #include "model/model.h"
 
 namespace nibble::cli {
@@ -13,6 +14,7 @@ struct InspectArgs {
   std::string model_path;
   std::string tokenizer_path;
   bool json = false;
+  bool verify = false;
 };
 
 nlohmann::json config_json(const ModelConfig& c) {
@@ -48,11 +50,22 @@ int run_inspect(const InspectArgs& args) {
   if (!model.ok()) return report(model.error());
   nlohmann::json config = config_json(model->config);
   config["format"] = model->format;
+  if (!model->recipe_json.empty()) config["recipe"] = nlohmann::json::parse(model->recipe_json, nullptr, false);
+  nlohmann::json verified;
+  if (args.verify) {
+    if (model->format != "nibble")
+      return report(Error{args.model_path + ": --verify checks the per-tensor checksums of nibble files; this is a " +
+                          model->format + " model, which has none"});
+    auto sums = verify_nibble_file(args.model_path);
+    if (!sums.ok()) return report(sums.error());
+    verified = {{"tensors", sums->size()}, {"algorithm", "xxh3_64"}, {"ok", true}};
+  }
   if (args.json) {
     nlohmann::json tensors = nlohmann::json::array();
     for (const auto& t : model->tensors)
       tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", t.type}, {"bytes", t.bytes}});
     nlohmann::json out = {{"config", config}, {"tensors", tensors}, {"file_bytes", model->file_bytes}};
+    if (args.verify) out["verify"] = verified;
     std::printf("%s\n", out.dump().c_str());
     return 0;
   }
@@ -65,6 +78,7 @@ int run_inspect(const InspectArgs& args) {
                 t.type.c_str(), static_cast<unsigned long long>(t.bytes));
   std::printf("%zu tensors, file bytes %llu\n", model->tensors.size(),
               static_cast<unsigned long long>(model->file_bytes));
+  if (args.verify) std::printf("verify: %zu tensors, every XXH3-64 checksum matches\n", model->tensors.size());
   return 0;
 }
 
@@ -76,6 +90,7 @@ Runner add_inspect(CLI::App& app) {
   sub->add_option("-m,--model", args->model_path, "Model file or directory")->required();
   sub->add_option("--tokenizer", args->tokenizer_path, "Tokenizer file");
   sub->add_flag("--json", args->json, "Print one JSON object");
+  sub->add_flag("--verify", args->verify, "Check every tensor's checksum (nibble files)");
   return [args] { return run_inspect(*args); };
 }
 

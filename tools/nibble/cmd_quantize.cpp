@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "formats/nibble_file.h"
 #include "load.h"
 
 namespace nibble::cli {
@@ -42,14 +43,11 @@ void print_table(const QuantizationReport& report) {
 }
 
 int run_quantize(const QuantizeArgs& args) {
-  if (!args.output.empty())
-    return report(Error{"-o: writing quantized checkpoints needs nibble's checkpoint format, which "
-                        "is not implemented yet; run without -o to see the report, or use --recipe "
-                        "with generate/perplexity to quantize in memory"});
   ThreadPool pool(args.threads);
   LoadOptions options;
   options.tokenizer_path = args.model_args.tokenizer;
-  options.require_tokenizer = false;
+  // A saved model carries its tokenizer, so -o needs one; the report alone does not.
+  options.require_tokenizer = !args.output.empty();
   auto model = load_model(args.model_args.path, options);
   if (!model.ok()) return report(model.error());
   auto recipe = resolve_recipe(args.model_args.recipe);
@@ -69,6 +67,10 @@ int run_quantize(const QuantizeArgs& args) {
   } else {
     print_table(*result);
   }
+  if (!args.output.empty()) {
+    if (auto saved = save_nibble_model(*model, args.output); !saved.ok()) return report(saved.error());
+    if (!args.json) std::printf("wrote %s\n", args.output.c_str());
+  }
   return 0;
 }
 
@@ -78,7 +80,8 @@ Runner add_quantize(CLI::App& app) {
   auto args = std::make_shared<QuantizeArgs>();
   auto* sub = app.add_subcommand("quantize", "Quantize a model with a recipe and report the error per tensor");
   sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
-  sub->add_option("-o,--output", args->output, "Output file (needs the checkpoint format)");
+  sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file (default: found next to the model)");
+  sub->add_option("-o,--output", args->output, "Write the quantized model to this nibble file (docs/FORMAT.md)");
   sub->add_option("--recipe", args->model_args.recipe,
                   "Preset (q4_g32, q8_g32, a8w4_g256, w4_g128_asym), shorthand "
                   "'linear=a8w4:256,embedding=w4:32,lm_head=a8w8:32' or JSON file")->required();
