@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   runners["perplexity"] = nibble::cli::add_perplexity(app);
   runners["inspect"] = nibble::cli::add_inspect(app);
   runners["quantize"] = nibble::cli::add_quantize(app);
+  runners["export-gguf"] = nibble::cli::add_export_gguf(app);
+  runners["synth"] = nibble::cli::add_synth(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
