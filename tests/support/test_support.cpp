@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -85,8 +87,11 @@ std::string shell_quote(const std::string& arg) {
 }
 
 CommandResult run_nibble(const std::string& args) {
-  const std::string dir = temp_dir();
-  const std::string err_path = dir + "/stderr.txt";
+  // Not temp_dir(): that empties the test's directory, which may hold the files the
+  // command is about to read.
+  std::string err_path = (std::filesystem::temp_directory_path() / "nibble-stderr-XXXXXX").string();
+  const int fd = ::mkstemp(err_path.data());
+  if (fd >= 0) ::close(fd);
   const std::string command = shell_quote(NIBBLE_BINARY) + " " + args + " 2>" + shell_quote(err_path);
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
@@ -100,6 +105,7 @@ CommandResult run_nibble(const std::string& args) {
   std::stringstream ss;
   ss << err.rdbuf();
   result.err = ss.str();
+  std::filesystem::remove(err_path);
   return result;
 }
 

@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -25,8 +26,10 @@ struct GenerateArgs {
 
 int run_generate(const GenerateArgs& args) {
   ThreadPool pool(args.threads);
+  const auto start = std::chrono::steady_clock::now();
   auto model = load_for_command(args.model_args, /*require_tokenizer=*/true, pool, nullptr);
   if (!model.ok()) return report(model.error());
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const Tokenizer& tokenizer = *model->tokenizer;
 
   auto prompt_ids = tokenizer.encode(args.prompt, /*add_bos=*/true);
@@ -69,14 +72,17 @@ int run_generate(const GenerateArgs& args) {
     nlohmann::json out = {{"prompt_ids", result->prompt_ids},
                           {"ids", result->new_ids},
                           {"text", *text},
+                          {"load_s", load_seconds},
+                          {"prefill_s", result->prefill_seconds},
                           {"decode_tok_s", tok_s}};
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
   }
   std::fflush(stdout);  // the text ends before the timing line on stderr
-  std::fprintf(stderr, "prompt %zu tokens, %zu new tokens%s; prefill %.1f ms, decode %.2f tokens/s (%d threads)\n",
-               result->prompt_ids.size(), result->new_ids.size(),
+  std::fprintf(stderr, "load %.1f ms; prompt %zu tokens, %zu new tokens%s; prefill %.1f ms, decode %.2f tokens/s "
+               "(%d threads)\n",
+               load_seconds * 1e3, result->prompt_ids.size(), result->new_ids.size(),
                result->stopped_at_end_token ? " (stopped at end-of-text token)"
                : result->stopped_at_context_end ? " (stopped at the end of the context)" : "",
                result->prefill_seconds * 1e3, tok_s, pool.size());
