@@ -47,6 +47,8 @@ run_fuzz() {
     local log="$corpus_root/$name.log"
     local seed_args=()
     [ -d "$seeds" ] && seed_args=("$seeds")
+    # GGUF-based parsers start from the committed golden nibble file (a valid GGUF too).
+    case "$name" in gguf_fuzz|nibble_file_fuzz) seed_args+=("$NIBBLE_ROOT/tests/golden") ;; esac
     echo "fuzz: $name for ${seconds}s"
     # libFuzzer exits non-zero on a crash, a leak, a timeout or an over-limit allocation.
     if ! "$target" -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=5 \

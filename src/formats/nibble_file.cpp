@@ -301,7 +301,7 @@ Result<std::unordered_map<std::string, QuantEntry>> read_quant_table(const GgufM
 
 class NibbleReader {
  public:
-  NibbleReader(std::shared_ptr<const MappedFile> mapping, const GgufFile& gguf, const ModelConfig& config,
+  NibbleReader(std::shared_ptr<const void> mapping, const GgufFile& gguf, const ModelConfig& config,
                std::unordered_map<std::string, QuantEntry> quant)
       : mapping_(std::move(mapping)), gguf_(gguf), config_(config), quant_(std::move(quant)) {}
 
@@ -410,7 +410,7 @@ class NibbleReader {
     return Buffer<uint8_t>::borrow({reinterpret_cast<const uint8_t*>(t.data.data()), t.data.size()}, mapping_);
   }
 
-  std::shared_ptr<const MappedFile> mapping_;
+  std::shared_ptr<const void> mapping_;  // keeps the bytes the tensors borrow alive
   const GgufFile& gguf_;
   const ModelConfig& config_;
   std::unordered_map<std::string, QuantEntry> quant_;
@@ -461,13 +461,14 @@ Status save_nibble_model(const Model& model, const std::string& path) {
   return writer.write(path);
 }
 
-Result<Model> load_nibble_model(const std::string& path, const LoadOptions& options) {
-  NIBBLE_ASSIGN_OR_RETURN(OpenedFile file, open_nibble_gguf(path));
-  const GgufFile& gguf = file.gguf;
+Result<Model> load_nibble_model_from_bytes(std::span<const std::byte> bytes, std::shared_ptr<const void> keep_alive,
+                                           const std::string& path, const LoadOptions& options) {
+  NIBBLE_ASSIGN_OR_RETURN(GgufFile gguf, parse_gguf(bytes, path));
+  NIBBLE_CHECK_OK(check_version(gguf));
   Model model;
   NIBBLE_ASSIGN_OR_RETURN(model.config, read_config(gguf.metadata, path));
   NIBBLE_ASSIGN_OR_RETURN(auto quant, read_quant_table(gguf.metadata, path));
-  NibbleReader reader(file.mapping, gguf, model.config, std::move(quant));
+  NibbleReader reader(std::move(keep_alive), gguf, model.config, std::move(quant));
   NIBBLE_CHECK_OK(reader.read(model.weights));
   if (auto sums = stored_checksums(gguf); !sums.ok()) return sums.error();
   NIBBLE_ASSIGN_OR_RETURN(model.recipe_json, gguf.metadata.get_string(kRecipeKey));
@@ -483,10 +484,17 @@ Result<Model> load_nibble_model(const std::string& path, const LoadOptions& opti
                       model.tokenizer->vocab_size(), model.config.vocab_size);
   for (const GgufTensor& t : gguf.tensors)
     model.tensors.push_back({t.name, std::vector<int64_t>(t.ne.rbegin(), t.ne.rend()), t.traits->name, t.byte_size});
-  model.file_bytes = file.mapping->size();
+  model.file_bytes = bytes.size();
   model.format = "nibble";
   model.path = path;
   return model;
+}
+
+Result<Model> load_nibble_model(const std::string& path, const LoadOptions& options) {
+  NIBBLE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  auto mapping = std::make_shared<const MappedFile>(std::move(file));
+  const auto bytes = mapping->bytes();
+  return load_nibble_model_from_bytes(bytes, std::move(mapping), path, options);
 }
 
 Result<std::vector<TensorChecksum>> verify_nibble_file(const std::string& path) {

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,11 @@ Status save_nibble_model(const Model& model, const std::string& path);
 // Loads a nibble file; its tensors borrow from the mapping (copy-free). Errors name the
 // file, the tensor, and the expected and found values.
 Result<Model> load_nibble_model(const std::string& path, const LoadOptions& options);
+
+// Loads a nibble file held in `bytes` (e.g. a fuzzer's input); `keep_alive` owns them
+// and is shared by the borrowed tensors. `source` names the bytes in errors.
+Result<Model> load_nibble_model_from_bytes(std::span<const std::byte> bytes, std::shared_ptr<const void> keep_alive,
+                                           const std::string& source, const LoadOptions& options);
 
 struct TensorChecksum {
   std::string name;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace nibble {
 
@@ -35,11 +36,18 @@ float quantize_group_int4_sym(const float* x, int n, ScaleType type, int8_t* cod
 
 AsymmetricRange asymmetric_range(const float* x, int n, int levels) {
   float lo = 0.0f, hi = 0.0f;
+  bool finite = true;
   for (int i = 0; i < n; ++i) {
+    finite = finite && std::isfinite(x[i]);
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
   }
   AsymmetricRange range;
+  range.levels = levels;
+  if (!finite) {
+    range.scale = std::numeric_limits<float>::quiet_NaN();
+    return range;
+  }
   range.scale = (hi - lo) / static_cast<float>(levels);
   if (range.scale == 0.0f) return range;
   range.inverse = 1.0f / range.scale;
@@ -54,9 +62,7 @@ float quantize_group_int4_asym(const float* x, int n, ScaleType type, uint8_t* c
     std::fill(codes, codes + n, 0);
     return 0.0f;
   }
-  for (int i = 0; i < n; ++i)
-    codes[i] = static_cast<uint8_t>(
-        std::clamp(static_cast<int>(std::round(x[i] * range.inverse)) + range.zero, 0, 15));
+  for (int i = 0; i < n; ++i) codes[i] = static_cast<uint8_t>(range.level(x[i]));
   return round_scale(range.scale, type);
 }
 

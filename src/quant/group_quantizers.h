@@ -14,6 +14,9 @@
 // group has scale 0 and codes 0 (z = 0). The returned value is the stored scale.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+
 #include <cstdint>
 
 #include "quant/scheme.h"
@@ -23,10 +26,23 @@ namespace nibble {
 // The asymmetric rule shared by int4 asym weights (levels 15) and per-token u8
 // activations (levels 255): lo = min(0, min x), hi = max(0, max x), scale = (hi - lo) /
 // levels, zero = clamp(round(-lo / scale), 0, levels); scale 0 (all-zero input) gives zero 0.
+// An input holding NaN or Inf gives scale NaN (and inverse 0), so the NaN reaches the
+// output instead of being hidden, and level() below never converts a non-finite float.
 struct AsymmetricRange {
   float scale = 0.0f;
-  float inverse = 0.0f;  // 1 / scale, 0 when scale is 0
+  float inverse = 0.0f;  // 1 / scale, 0 when scale is 0 or NaN
   int zero = 0;
+  int levels = 0;
+
+  // The stored level of v: clamp(round(v / scale) + zero, 0, levels).
+  int level(float v) const {
+    const float q = v * inverse;
+    // A float outside int's range (or NaN) must not reach the conversion (UB): such a
+    // value is clamped already, and NaN maps to level 0.
+    if (!(q > -1e9f)) return 0;
+    if (q > 1e9f) return levels;
+    return std::clamp(static_cast<int>(std::round(q)) + zero, 0, levels);
+  }
 };
 AsymmetricRange asymmetric_range(const float* x, int n, int levels);
 

@@ -58,9 +58,7 @@ void quantize_activation_row(const float* x, int n, uint8_t* u, float* scale, in
     std::fill(u, u + n, 0);
     return;
   }
-  for (int i = 0; i < n; ++i)
-    u[i] = static_cast<uint8_t>(
-        std::clamp(static_cast<int>(std::round(x[i] * range.inverse)) + range.zero, 0, 255));
+  for (int i = 0; i < n; ++i) u[i] = static_cast<uint8_t>(range.level(x[i]));
 }
 
 }  // namespace nibble::scalar
