@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/file.h"
+#include "formats/gguf_model.h"
 #include "formats/hf_model.h"
 #include "formats/llama2c.h"
 #include "formats/nibble_file.h"
@@ -32,7 +33,8 @@ Result<Model> load_model(const std::string& path, const LoadOptions& options) {
     // Only the header is parsed here; the tensors stay mapped, not read.
     NIBBLE_ASSIGN_OR_RETURN(MappedGgufFile gguf, open_gguf(path));
     if (is_nibble_file(gguf.gguf)) return load_nibble_model(path, options);
-    return make_error("{}: GGUF models from llama.cpp are not supported yet", path);
+    // Any other GGUF file is a llama.cpp model.
+    return load_gguf_model(path, options);
   }
   return load_llama2c_model(path, options);
 }

@@ -1,5 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
+#include "formats/gguf_model.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -21,6 +22,13 @@ Result<std::unique_ptr<Tokenizer>> open_tokenizer(const std::string& path, int e
   if (std::string_view(path).ends_with(".bin")) {
     NIBBLE_ASSIGN_OR_RETURN(LlamaBinTokenizer tokenizer, LlamaBinTokenizer::open(path, expected_vocab_size));
     return std::unique_ptr<Tokenizer>(std::make_unique<LlamaBinTokenizer>(std::move(tokenizer)));
+  }
+  if (std::string_view(path).ends_with(".gguf")) {
+    NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, load_gguf_tokenizer(path));
+    if (expected_vocab_size > 0 && tokenizer->vocab_size() != expected_vocab_size)
+      return make_error("{}: tokenizer.ggml.tokens has {} entries but the model's vocab_size is {}", path,
+                        tokenizer->vocab_size(), expected_vocab_size);
+    return tokenizer;
   }
   NIBBLE_ASSIGN_OR_RETURN(SentencePieceTokenizer tokenizer, SentencePieceTokenizer::open(path));
   if (expected_vocab_size > 0 && tokenizer.vocab_size() != expected_vocab_size)

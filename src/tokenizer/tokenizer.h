@@ -60,8 +60,10 @@ class Tokenizer {
 };
 
 // Opens a tokenizer by file type: a llama2.c `tokenizer.bin` (any name ending in
-// .bin) or a SentencePiece model (anything else). `expected_vocab_size` > 0 requires
-// that many tokens (llama2.c files do not store their own count); 0 reads to the end.
+// .bin), the tokenizer.ggml.* vocabulary of a GGUF file (any name ending in .gguf,
+// model "llama"; formats/gguf_model.h) or a SentencePiece model (anything else).
+// `expected_vocab_size` > 0 requires that many tokens (llama2.c files do not store
+// their own count); 0 reads to the end.
 Result<std::unique_ptr<Tokenizer>> open_tokenizer(const std::string& path, int expected_vocab_size);
 
 }  // namespace nibble

@@ -16,6 +16,7 @@
 
 #include "core/file.h"
 #include "support/test_support.h"
+#include "support/vocab_test_vectors.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -182,32 +183,16 @@ TEST(TokenizerModelTest, Stories260KRoundTrip) {
   EXPECT_EQ(*first, "Once");
 }
 
-// llama.cpp's tokenizer test vectors for the Llama 2 vocabulary (test-tokenizer-0): the
-// .inp file holds texts, each followed by "\n__ggml_vocab_test__\n"; line i of the .out
-// file holds the ids of text i, space-separated. llama.cpp makes them with its SPM
-// tokenizer without BOS and with the dummy-prefix space, which is what SentencePiece's
-// Encode does, so both of our encoders must reproduce them.
+// llama.cpp's tokenizer test vectors for the Llama 2 vocabulary (support/vocab_test_vectors.h):
+// made without BOS and with the dummy-prefix space, as SentencePiece's Encode does, so
+// both of our encoders must reproduce them.
 TEST(TokenizerModelTest, LlamaCppVocabTestVectors) {
   NIBBLE_REQUIRE_MODELS();
-  auto inputs = read_text_file(model_path("llama2-tokenizer/ggml-vocab-llama-spm.gguf.inp"));
-  auto outputs = read_text_file(model_path("llama2-tokenizer/ggml-vocab-llama-spm.gguf.out"));
-  ASSERT_TRUE(inputs.ok() && outputs.ok());
-
-  const std::string separator = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> texts;
-  for (size_t begin = 0; begin < inputs->size();) {
-    const size_t end = inputs->find(separator, begin);
-    ASSERT_NE(end, std::string::npos) << "the .inp file must end with a separator";
-    texts.push_back(inputs->substr(begin, end - begin));
-    begin = end + separator.size();
-  }
-  std::vector<std::vector<int>> expected;
-  std::istringstream lines(*outputs);
-  for (std::string line; std::getline(lines, line);) {
-    std::istringstream numbers(line);
-    expected.emplace_back(std::istream_iterator<int>(numbers), std::istream_iterator<int>());
-  }
-  ASSERT_EQ(texts.size(), expected.size());
+  auto vectors = testing::read_vocab_test_vectors(model_path("llama2-tokenizer/ggml-vocab-llama-spm.gguf.inp"),
+                                                  model_path("llama2-tokenizer/ggml-vocab-llama-spm.gguf.out"));
+  ASSERT_TRUE(vectors.ok()) << vectors.error().message;
+  const std::vector<std::string>& texts = vectors->texts;
+  const std::vector<std::vector<int>>& expected = vectors->ids;
   ASSERT_GE(texts.size(), 40u);
 
   const LlamaBinTokenizer bin = open_bin(kLlama2);
