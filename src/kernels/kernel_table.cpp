@@ -6,7 +6,9 @@
 #include <cstdlib>
 
 #include "kernels/avx2/f32_avx2.h"
+#include "kernels/avx2/qlinear_avx2.h"
 #include "kernels/scalar/f32_scalar.h"
+#include "kernels/scalar/qlinear_scalar.h"
 
 namespace nibble {
 
@@ -36,10 +38,24 @@ bool cpu_has_avx2_fma() {
   return fma && avx && f16c && avx2 && os_saves_ymm();
 }
 
-constexpr KernelTable kScalarTable{Isa::kScalar, &scalar::dot_f32, &scalar::attention_scores,
-                                   &scalar::attention_values};
-constexpr KernelTable kAvx2Table{Isa::kAvx2, &avx2::dot_f32, &avx2::attention_scores,
-                                 &avx2::attention_values};
+constexpr KernelTable kScalarTable{
+    .isa = Isa::kScalar,
+    .dot_f32 = &scalar::dot_f32,
+    .attention_scores = &scalar::attention_scores,
+    .attention_values = &scalar::attention_values,
+    .quantize_activation_row = &scalar::quantize_activation_row,
+    .qlinear_a8 = &scalar::qlinear_a8,
+    .qlinear_wf = &scalar::qlinear_wf,
+};
+constexpr KernelTable kAvx2Table{
+    .isa = Isa::kAvx2,
+    .dot_f32 = &avx2::dot_f32,
+    .attention_scores = &avx2::attention_scores,
+    .attention_values = &avx2::attention_values,
+    .quantize_activation_row = &avx2::quantize_activation_row,
+    .qlinear_a8 = &avx2::qlinear_a8,
+    .qlinear_wf = &avx2::qlinear_wf,
+};
 
 const KernelTable* choose_table() {
   Isa best = cpu_supports(Isa::kAvx2) ? Isa::kAvx2 : Isa::kScalar;

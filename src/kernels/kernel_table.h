@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "core/status.h"
+#include "kernels/qmatrix_view.h"
 
 namespace nibble {
 
@@ -33,6 +35,33 @@ struct KernelTable {
   // so results agree within float rounding, not bit for bit.
   void (*attention_values)(const float* weights, const float* values, size_t stride,
                            int n_positions, int head_dim, float* out) = nullptr;
+
+  // Per-token asymmetric u8 quantization of x[0..n) (the rule of
+  // scalar::quantize_activation_row). Guarantee: every ISA writes the same codes, scale
+  // and zero point as the scalar kernel, bit for bit (min/max are exact in any order, the
+  // scale comes from the same scalar formula, and each code is the same float multiply
+  // followed by round-half-away-from-zero).
+  void (*quantize_activation_row)(const float* x, int n, uint8_t* u, float* scale,
+                                  int32_t* zero_point) = nullptr;
+
+  // a8 layers (a8w4, a8w8; symmetric codes): for rows r in [row_begin, row_end) and every
+  // token t < a.n_tokens, y[t * y_stride + r] = s_a[t] * sum over groups g ascending of
+  // scale(r, g) * float(I(r, g, t)), where I = sum over the group of u * code - z_a * code_sum
+  // is an exact int32 and the float sum is a multiply then an add per group (no FMA),
+  // starting from 0. Guarantee: bit-identical on every ISA, for any group size, ragged
+  // groups and thread split included (scalar::qdot_int8 is the reference).
+  void (*qlinear_a8)(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end,
+                     float* y, size_t y_stride) = nullptr;
+
+  // Weight-only layers (w4, w4_asym, w8; float activations): y[t * y_stride + r] =
+  // dot_f32(dequantize_row(r), x + t * x_stride) for rows in [row_begin, row_end), t <
+  // n_tokens, where dequantize_row gives w[i] = float(code[i]) * scale(r, i / G) rounded
+  // to float (exact for f16 and bf16 scales). Guarantee: bit-identical to *this ISA's*
+  // dot_f32 applied to the dequantized row (the SIMD kernels dequantize on the fly but
+  // keep dot_f32's lanes and order), so across ISAs the dot_f32 bound holds:
+  // |y_isa - y_scalar| <= 2 * gamma(cols) * sum |w_i x_i|.
+  void (*qlinear_wf)(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens,
+                     int row_begin, int row_end, float* y, size_t y_stride) = nullptr;
 };
 
 // What this machine can run, from CPUID and XGETBV (the OS must enable the YMM state).

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kernels/kernel_table.h"
-#include "kernels/scalar/qlinear_scalar.h"
+#include "kernels/qmatrix_view.h"
 #include "quant/quantized_matrix.h"
 
 namespace nibble {
@@ -31,9 +31,11 @@ void softmax(float* x, int n) {
   for (int i = 0; i < n; ++i) x[i] /= sum;
 }
 
-void matmul(const DenseMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
-            size_t y_stride, ThreadPool& pool) {
-  const auto dot = kernels().dot_f32;
+namespace {
+
+void float_matmul(const DenseMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
+                  size_t y_stride, ThreadPool& pool, const KernelTable& k) {
+  const auto dot = k.dot_f32;
   // Blocks of rows per task keep a few weight rows hot in cache while the tokens of a
   // tile stream past them.
   constexpr size_t kRowGrain = 16;
@@ -50,43 +52,39 @@ void matmul(const DenseMatrix& w, const float* x, size_t x_stride, int n_tokens,
   });
 }
 
+}  // namespace
+
+void matmul(const DenseMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
+            size_t y_stride, ThreadPool& pool) {
+  float_matmul(w, x, x_stride, n_tokens, y, y_stride, pool, kernels());
+}
+
 namespace {
 
-// Quantized layer: each task unpacks a block of rows' codes once and applies them to
-// every token. a8 schemes first quantize each token's activations (per token, u8).
+// Quantized layer through the table's kernels. a8 schemes first quantize each token's
+// activations (per token, u8) into rows padded to a multiple of 32 with zeros. Rows are
+// split across the pool in multiples of 16 (whole blocks of the SIMD kernels' 8 rows);
+// every output is computed by one thread, independently of the split.
 void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
-                       size_t y_stride, ThreadPool& pool) {
-  const size_t cols = static_cast<size_t>(w.cols);
-  std::vector<uint8_t> act_codes;
-  std::vector<float> act_scales;
-  std::vector<int32_t> act_zeros;
-  if (w.activation == ActivationMode::kInt8Token) {
-    act_codes.resize(static_cast<size_t>(n_tokens) * cols);
-    act_scales.resize(static_cast<size_t>(n_tokens));
-    act_zeros.resize(static_cast<size_t>(n_tokens));
-    for (int t = 0; t < n_tokens; ++t)
-      scalar::quantize_activation_row(x + static_cast<size_t>(t) * x_stride, w.cols, act_codes.data() + t * cols,
-                                      &act_scales[static_cast<size_t>(t)], &act_zeros[static_cast<size_t>(t)]);
-  }
+                       size_t y_stride, ThreadPool& pool, const KernelTable& k) {
+  const QMatrixView view = view_of(w);
   constexpr size_t kRowGrain = 16;
-  const auto dot = kernels().dot_f32;
+  if (w.activation == ActivationMode::kInt8Token) {
+    const size_t stride = activation_stride(w.cols);
+    std::vector<uint8_t> act_codes(static_cast<size_t>(n_tokens) * stride, 0);
+    std::vector<float> act_scales(static_cast<size_t>(n_tokens));
+    std::vector<int32_t> act_zeros(static_cast<size_t>(n_tokens));
+    for (int t = 0; t < n_tokens; ++t)
+      k.quantize_activation_row(x + static_cast<size_t>(t) * x_stride, w.cols, act_codes.data() + t * stride,
+                                &act_scales[static_cast<size_t>(t)], &act_zeros[static_cast<size_t>(t)]);
+    const ActivationCodes act{act_codes.data(), stride, act_scales.data(), act_zeros.data(), n_tokens};
+    pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
+      k.qlinear_a8(view, act, static_cast<int>(begin), static_cast<int>(end), y, y_stride);
+    });
+    return;
+  }
   pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
-    std::vector<int8_t> codes(cols);
-    std::vector<float> dequantized(w.activation == ActivationMode::kFloat ? cols : 0);
-    for (size_t r = begin; r < end; ++r) {
-      const int row = static_cast<int>(r);
-      scalar::unpack_row_codes(w, row, codes.data());
-      if (w.activation == ActivationMode::kFloat) {
-        scalar::dequantize_row_codes(w, row, codes.data(), dequantized.data());
-        for (int t = 0; t < n_tokens; ++t)
-          y[static_cast<size_t>(t) * y_stride + r] = dot(dequantized.data(), x + static_cast<size_t>(t) * x_stride, w.cols);
-        continue;
-      }
-      for (int t = 0; t < n_tokens; ++t)
-        y[static_cast<size_t>(t) * y_stride + r] =
-            act_scales[static_cast<size_t>(t)] *
-            scalar::qdot_int8(w, row, codes.data(), act_codes.data() + t * cols, act_zeros[static_cast<size_t>(t)]);
-    }
+    k.qlinear_wf(view, x, x_stride, n_tokens, static_cast<int>(begin), static_cast<int>(end), y, y_stride);
   });
 }
 
@@ -94,10 +92,15 @@ void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride
 
 void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_tokens, float* y,
                     size_t y_stride, ThreadPool& pool) {
+  linear_forward(layer, x, x_stride, n_tokens, y, y_stride, pool, kernels());
+}
+
+void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_tokens, float* y,
+                    size_t y_stride, ThreadPool& pool, const KernelTable& table) {
   if (layer.quantized) {
-    quantized_forward(*layer.quantized, x, x_stride, n_tokens, y, y_stride, pool);
+    quantized_forward(*layer.quantized, x, x_stride, n_tokens, y, y_stride, pool, table);
   } else {
-    matmul(layer.weight, x, x_stride, n_tokens, y, y_stride, pool);
+    float_matmul(layer.weight, x, x_stride, n_tokens, y, y_stride, pool, table);
   }
   if (layer.bias.empty()) return;
   for (int t = 0; t < n_tokens; ++t) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "core/thread_pool.h"
+#include "kernels/kernel_table.h"
 #include "model/weights.h"
 
 namespace nibble {
@@ -21,6 +22,9 @@ void softmax(float* x, int n);
 // output is computed by one thread in a fixed order, so any thread count gives the same bits.
 void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_tokens, float* y,
                     size_t y_stride, ThreadPool& pool);
+// Same with the kernels of one ISA's table (tests and benchmarks compare ISAs with it).
+void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_tokens, float* y,
+                    size_t y_stride, ThreadPool& pool, const KernelTable& table);
 
 // Same, without bias, for a bare matrix (the classifier may be the embedding table).
 void matmul(const DenseMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
