@@ -234,4 +234,11 @@ Result<std::vector<float>> gguf_tensor_to_f32(const GgufTensor& tensor) {
   return out;
 }
 
+std::vector<TensorInfo> gguf_tensor_inventory(const GgufFile& gguf) {
+  std::vector<TensorInfo> out;
+  for (const GgufTensor& t : gguf.tensors)
+    out.push_back({t.name, std::vector<int64_t>(t.ne.rbegin(), t.ne.rend()), t.traits->name, t.byte_size});
+  return out;
+}
+
 }  // namespace nibble

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,7 @@
 #include "core/status.h"
 #include "formats/gguf_metadata.h"
 #include "formats/gguf_types.h"
+#include "model/weights.h"
 
 namespace nibble {
 
@@ -81,6 +83,20 @@ struct MappedGgufFile {
 };
 
 Result<MappedGgufFile> open_gguf(const std::string& path);
+
+// The file's tensors as Model::tensors lists them (logical shape outermost first).
+std::vector<TensorInfo> gguf_tensor_inventory(const GgufFile& gguf);
+
+// Maps `path` and hands its bytes, with the mapping as their owner, to a loader that
+// reads from bytes (the *_from_bytes loaders, which tests and fuzzers call directly).
+template <typename Loader>
+auto load_mapped(const std::string& path, Loader&& loader) -> decltype(loader(std::span<const std::byte>{},
+                                                                                std::shared_ptr<const void>{})) {
+  NIBBLE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  auto mapping = std::make_shared<const MappedFile>(std::move(file));
+  const auto bytes = mapping->bytes();
+  return loader(bytes, std::move(mapping));
+}
 
 // Decodes a tensor to float32 with the reference (scalar) decoder of its type. Errors
 // for types nibble can size but not decode (K-quants, integers...), naming the tensor.

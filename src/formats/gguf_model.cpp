@@ -403,8 +403,7 @@ Result<Model> load_gguf_model_from_bytes(std::span<const std::byte> bytes, std::
   NIBBLE_ASSIGN_OR_RETURN(model.tokenizer, find_tokenizer(gguf.metadata, model.config, source, options));
   NIBBLE_CHECK_OK(reader.read(model.weights));
   model.recipe_json = reader.recipe_json();
-  for (const GgufTensor& t : gguf.tensors)
-    model.tensors.push_back({t.name, std::vector<int64_t>(t.ne.rbegin(), t.ne.rend()), t.traits->name, t.byte_size});
+  model.tensors = gguf_tensor_inventory(gguf);
   model.file_bytes = bytes.size();
   model.format = "gguf";
   model.path = source;
@@ -412,10 +411,9 @@ Result<Model> load_gguf_model_from_bytes(std::span<const std::byte> bytes, std::
 }
 
 Result<Model> load_gguf_model(const std::string& path, const LoadOptions& options) {
-  NIBBLE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
-  auto mapping = std::make_shared<const MappedFile>(std::move(file));
-  const auto bytes = mapping->bytes();
-  return load_gguf_model_from_bytes(bytes, std::move(mapping), path, options);
+  return load_mapped(path, [&](std::span<const std::byte> bytes, std::shared_ptr<const void> mapping) {
+    return load_gguf_model_from_bytes(bytes, std::move(mapping), path, options);
+  });
 }
 
 Result<std::unique_ptr<Tokenizer>> load_gguf_tokenizer(const std::string& path) {

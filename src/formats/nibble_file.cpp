@@ -482,8 +482,7 @@ Result<Model> load_nibble_model_from_bytes(std::span<const std::byte> bytes, std
   if (model.tokenizer && model.tokenizer->vocab_size() != model.config.vocab_size)
     return make_error("{}: the tokenizer has {} tokens but the model's vocab_size is {}", path,
                       model.tokenizer->vocab_size(), model.config.vocab_size);
-  for (const GgufTensor& t : gguf.tensors)
-    model.tensors.push_back({t.name, std::vector<int64_t>(t.ne.rbegin(), t.ne.rend()), t.traits->name, t.byte_size});
+  model.tensors = gguf_tensor_inventory(gguf);
   model.file_bytes = bytes.size();
   model.format = "nibble";
   model.path = path;
@@ -491,10 +490,9 @@ Result<Model> load_nibble_model_from_bytes(std::span<const std::byte> bytes, std
 }
 
 Result<Model> load_nibble_model(const std::string& path, const LoadOptions& options) {
-  NIBBLE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
-  auto mapping = std::make_shared<const MappedFile>(std::move(file));
-  const auto bytes = mapping->bytes();
-  return load_nibble_model_from_bytes(bytes, std::move(mapping), path, options);
+  return load_mapped(path, [&](std::span<const std::byte> bytes, std::shared_ptr<const void> mapping) {
+    return load_nibble_model_from_bytes(bytes, std::move(mapping), path, options);
+  });
 }
 
 Result<std::vector<TensorChecksum>> verify_nibble_file(const std::string& path) {

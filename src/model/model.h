@@ -32,7 +32,8 @@ struct Model {
 };
 
 // Detects the format from `path`: a directory with config.json is a Hugging Face
-// checkpoint; a file is a llama2.c checkpoint.
+// checkpoint; a file starting with "GGUF" is a nibble model file (nibble.format_version)
+// or a llama.cpp GGUF model; any other file is a llama2.c checkpoint.
 Result<Model> load_model(const std::string& path, const LoadOptions& options);
 
 }  // namespace nibble

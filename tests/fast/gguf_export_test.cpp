@@ -10,23 +10,12 @@
 #include "quant/quantize_model.h"
 #include "quant/quantized_matrix.h"
 #include "support/test_support.h"
+#include "support/test_tokenizer.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 
 namespace nibble {
 namespace {
 
-std::unique_ptr<Tokenizer> tokenizer_of_size(int size) {
-  TokenVocabulary v;
-  for (int i = 0; i < size; ++i) {
-    v.pieces.push_back(i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "\xe2\x96\x81w" + std::to_string(i));
-    v.scores.push_back(-static_cast<float>(i));
-    v.types.push_back(i == 0 ? kTokenTypeUnknown : i < 3 ? kTokenTypeControl : kTokenTypeNormal);
-  }
-  v.unk_id = 0;
-  v.bos_id = 1;
-  v.eos_id = 2;
-  return std::make_unique<LlamaBinTokenizer>(std::move(LlamaBinTokenizer::from_vocabulary(v, "test").value()));
-}
 
 // in_features multiples of 32, so Q4_0/Q8_0 can hold every matrix.
 Model model_with(Architecture arch, RopeStyle style, const std::string& recipe) {
@@ -38,7 +27,7 @@ Model model_with(Architecture arch, RopeStyle style, const std::string& recipe) 
   c.head_dim = 16;
   c.qkv_bias = arch == Architecture::kQwen2;
   Model model = make_synthetic_model(c, 11);
-  model.tokenizer = tokenizer_of_size(c.vocab_size);
+  model.tokenizer = testing::make_test_tokenizer(c.vocab_size);
   if (!recipe.empty()) {
     ThreadPool pool(1);
     EXPECT_TRUE(quantize_model(model, resolve_recipe(recipe).value(), pool, nullptr).ok());
@@ -135,7 +124,7 @@ TEST(GgufExport, RefusesWhatLlamaCppCannotRepresentWithTheReason) {
     config.dim = c.dim;
     config.head_dim = c.dim / config.n_heads;
     Model model = make_synthetic_model(config, 3);
-    model.tokenizer = tokenizer_of_size(config.vocab_size);
+    model.tokenizer = testing::make_test_tokenizer(config.vocab_size);
     ThreadPool pool(1);
     ASSERT_TRUE(quantize_model(model, resolve_recipe(c.recipe).value(), pool, nullptr).ok());
     auto status = export_gguf(model, testing::temp_dir() + "/refused.gguf", {});

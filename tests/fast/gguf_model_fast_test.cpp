@@ -20,23 +20,12 @@
 #include "support/gguf_rewrite.h"
 #include "support/model_runner.h"
 #include "support/test_support.h"
+#include "support/test_tokenizer.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 
 namespace nibble {
 namespace {
 
-std::unique_ptr<Tokenizer> tokenizer_of_size(int size) {
-  TokenVocabulary v;
-  for (int i = 0; i < size; ++i) {
-    v.pieces.push_back(i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "\xe2\x96\x81w" + std::to_string(i));
-    v.scores.push_back(-static_cast<float>(i));
-    v.types.push_back(i == 0 ? kTokenTypeUnknown : i < 3 ? kTokenTypeControl : kTokenTypeNormal);
-  }
-  v.unk_id = 0;
-  v.bos_id = 1;
-  v.eos_id = 2;
-  return std::make_unique<LlamaBinTokenizer>(std::move(LlamaBinTokenizer::from_vocabulary(v, "test").value()));
-}
 
 // A random model whose in_features are multiples of 32 (so Q4_0/Q8_0 hold every
 // matrix), quantized with `recipe` unless it is empty.
@@ -51,7 +40,7 @@ Model model_with(Architecture arch, RopeStyle style, const std::string& recipe, 
   c.qkv_bias = arch == Architecture::kQwen2;
   c.rope_theta = arch == Architecture::kQwen2 ? 1e6f : 10000.0f;
   Model model = make_synthetic_model(c, 29);
-  model.tokenizer = tokenizer_of_size(c.vocab_size);
+  model.tokenizer = testing::make_test_tokenizer(c.vocab_size);
   if (!recipe.empty()) {
     ThreadPool pool(1);
     EXPECT_TRUE(quantize_model(model, resolve_recipe(recipe).value(), pool, nullptr).ok());
@@ -190,7 +179,7 @@ TEST(GgufModelFast, LlamaRowsInInterleavedOrder) {
 
 TEST(GgufModelFast, TokenizerFromAVocabularyOnlyFile) {
   const std::string path = testing::temp_dir() + "/vocab.gguf";
-  auto source = tokenizer_of_size(40);
+  auto source = testing::make_test_tokenizer(40);
   GgufWriter writer;
   writer.set_string("general.architecture", "llama");
   ASSERT_TRUE(write_tokenizer_metadata(*source, writer).ok());

@@ -16,6 +16,7 @@
 #include "support/gguf_rewrite.h"
 #include "support/model_runner.h"
 #include "support/test_support.h"
+#include "support/test_tokenizer.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 
 namespace nibble {
@@ -29,26 +30,6 @@ std::vector<std::byte> read_bytes(const std::string& path) {
   return bytes;
 }
 
-// A vocabulary of `size` pieces with <unk>, <s>, </s> first, so the file carries a tokenizer.
-std::unique_ptr<Tokenizer> small_tokenizer(int size) {
-  TokenVocabulary v;
-  v.pieces = {"<unk>", "<s>", "</s>"};
-  v.types = {kTokenTypeUnknown, kTokenTypeControl, kTokenTypeControl};
-  for (int i = 3; i < size; ++i) {
-    // Unique pieces, half of them starting at a word boundary.
-    v.pieces.push_back((i % 2 ? "\xe2\x96\x81" : "") + std::string(1, static_cast<char>('a' + i % 26)) +
-                       std::to_string(i));
-    v.types.push_back(kTokenTypeNormal);
-  }
-  v.scores.assign(v.pieces.size(), 0.0f);
-  for (size_t i = 0; i < v.scores.size(); ++i) v.scores[i] = -static_cast<float>(i);
-  v.unk_id = 0;
-  v.bos_id = 1;
-  v.eos_id = 2;
-  auto t = LlamaBinTokenizer::from_vocabulary(v, "test vocabulary");
-  EXPECT_TRUE(t.ok()) << t.error().message;
-  return std::make_unique<LlamaBinTokenizer>(std::move(t.value()));
-}
 
 ModelConfig config_for(Architecture arch, bool tied) {
   ModelConfig c = small_test_config();
@@ -63,7 +44,7 @@ ModelConfig config_for(Architecture arch, bool tied) {
 
 Model quantized_model(const ModelConfig& c, const std::string& recipe_spec) {
   Model model = make_synthetic_model(c, 7);
-  model.tokenizer = small_tokenizer(c.vocab_size);
+  model.tokenizer = testing::make_test_tokenizer(c.vocab_size);
   if (!recipe_spec.empty()) {
     auto recipe = recipe_spec[0] == '{' ? parse_recipe_json(recipe_spec, "test recipe") : resolve_recipe(recipe_spec);
     EXPECT_TRUE(recipe.ok()) << recipe.error().message;
