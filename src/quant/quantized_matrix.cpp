@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/qmatrix_view.h"
 #include "kernels/scalar/qlinear_scalar.h"
 #include "quant/group_quantizers.h"
 
@@ -48,9 +49,21 @@ Status validate_format(const QuantFormat& format, int cols, const std::string& n
 }
 
 void compute_code_sums(QuantizedMatrix& m) {
+  // A row at a time through the unpacker (loading a 1B-parameter a8 model does this for
+  // every weight, so no per-element position arithmetic).
   m.code_sums.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
-  for (int r = 0; r < m.rows; ++r)
-    for (int i = 0; i < m.cols; ++i) m.code_sums[static_cast<size_t>(r) * m.n_groups + i / m.group] += m.code(r, i);
+  const QMatrixView view = view_of(m);
+  std::vector<int8_t> codes(static_cast<size_t>(m.cols));
+  for (int r = 0; r < m.rows; ++r) {
+    scalar::unpack_row_codes(view, r, codes.data());
+    int32_t* sums = m.code_sums.data() + static_cast<size_t>(r) * m.n_groups;
+    for (int g = 0; g < m.n_groups; ++g) {
+      const int end = std::min(m.cols, (g + 1) * m.group);
+      int32_t sum = 0;
+      for (int i = g * m.group; i < end; ++i) sum += codes[static_cast<size_t>(i)];
+      sums[g] = sum;
+    }
+  }
 }
 
 Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat& format,
