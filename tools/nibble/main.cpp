@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   runners["quantize"] = nibble::cli::add_quantize(app);
   runners["export-gguf"] = nibble::cli::add_export_gguf(app);
   runners["synth"] = nibble::cli::add_synth(app);
+  runners["bench"] = nibble::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
