@@ -8,6 +8,7 @@
 #include "formats/gguf.h"
 #include "formats/nibble_file.h"
 #include "quant/quantize_model.h"
+#include "support/gguf_rewrite.h"
 #include "support/model_runner.h"
 #include "support/test_support.h"
 
@@ -53,6 +54,66 @@ TEST_P(NibbleFileModel, SaveLoadIsExact) {
   auto sums = verify_nibble_file(dir + "/a.gguf");
   ASSERT_TRUE(sums.ok()) << sums.error().message;
   EXPECT_EQ(sums->size(), loaded->tensors.size());
+}
+
+// Damage to a saved real model, for every preset: truncation at section boundaries,
+// flipped bytes (--verify), a missing tensor and an unknown scheme, each named.
+TEST_P(NibbleFileModel, DamageIsReportedWithTheTensorName) {
+  NIBBLE_REQUIRE_MODELS();
+  const Case& c = GetParam();
+  LoadOptions options;
+  auto model = load_model(testing::model_path(c.model), options);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  ThreadPool pool(2);
+  ASSERT_TRUE(quantize_model(*model, resolve_recipe(c.preset).value(), pool, nullptr).ok());
+  const std::string dir = testing::temp_dir();
+  const std::string good = dir + "/good.gguf";
+  ASSERT_TRUE(save_nibble_model(*model, good).ok());
+  auto mapped = open_gguf(good);
+  ASSERT_TRUE(mapped.ok());
+  const GgufFile& g = mapped->gguf;
+  const std::vector<char> bytes = read_all(good);
+  auto write = [&](const std::string& name, const std::vector<char>& content) {
+    const std::string path = dir + "/" + name;
+    std::ofstream(path, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
+    return path;
+  };
+  auto load_error = [&](const std::string& path) {
+    auto loaded = load_model(path, options);
+    EXPECT_FALSE(loaded.ok()) << path << " loaded";
+    return loaded.ok() ? std::string() : loaded.error().message;
+  };
+  // Truncation: inside the header, at the data section, at the first, middle and last
+  // tensors, and one byte short.
+  const size_t mid = g.tensors.size() / 2;
+  for (size_t cut : {static_cast<size_t>(g.data_offset / 2), static_cast<size_t>(g.data_offset),
+                     static_cast<size_t>(g.tensors[0].file_offset + 1), static_cast<size_t>(g.tensors[mid].file_offset),
+                     static_cast<size_t>(g.tensors.back().file_offset + 1), bytes.size() - 1}) {
+    SCOPED_TRACE("truncated to " + std::to_string(cut) + " bytes");
+    const std::string message =
+        load_error(write("cut.gguf", std::vector<char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut))));
+    testing::expect_mentions(message, {"cut.gguf"});
+  }
+  // A flipped byte in a code tensor, a scale tensor and the last tensor.
+  for (size_t i : {size_t{0}, mid, g.tensors.size() - 1}) {
+    const GgufTensor& t = g.tensors[i];
+    std::vector<char> damaged = bytes;
+    damaged[t.file_offset + t.byte_size / 2] ^= 0x01;
+    auto verified = verify_nibble_file(write("flip.gguf", damaged));
+    ASSERT_FALSE(verified.ok()) << t.name;
+    testing::expect_mentions(verified.error().message, {t.name, "checksum mismatch"});
+  }
+  // A missing tensor and an unknown scheme.
+  const std::string victim = g.tensors[mid].name;
+  ASSERT_TRUE(testing::rewrite_gguf(good, dir + "/missing.gguf", {.drop_tensors = {victim}}).ok());
+  testing::expect_mentions(load_error(dir + "/missing.gguf"), {"missing tensor", victim});
+  auto codecs = g.metadata.get_array_of_strings("nibble.quant.codec").value();
+  const auto names = g.metadata.get_array_of_strings("nibble.quant.tensor").value();
+  codecs.back() = "int2_sym";
+  testing::GgufEdit edit;
+  edit.set_strings["nibble.quant.codec"] = codecs;
+  ASSERT_TRUE(testing::rewrite_gguf(good, dir + "/scheme.gguf", edit).ok());
+  testing::expect_mentions(load_error(dir + "/scheme.gguf"), {"unknown scheme", "int2_sym", names.back()});
 }
 
 std::vector<Case> cases() {
