@@ -248,7 +248,7 @@ Result<std::unordered_map<std::string, QuantEntry>> read_quant_table(const GgufM
       return make_error("{}: {} must be an array of u32, found array of {}", source, key,
                         gguf_value_type_name(a.element_type));
     std::vector<uint32_t> v(a.size);
-    std::memcpy(v.data(), a.scalar_bytes.data(), a.scalar_bytes.size());
+    if (!v.empty()) std::memcpy(v.data(), a.scalar_bytes.data(), a.scalar_bytes.size());  // a float model has none
     ints.push_back(std::move(v));
   }
   const size_t n = names.size();
@@ -448,7 +448,7 @@ Result<std::vector<uint64_t>> stored_checksums(const GgufFile& gguf) {
     return make_error("{}: {} must be an array of {} u64 (one per tensor), found {} of {}", gguf.source,
                       kChecksumsKey, gguf.tensors.size(), a.size, gguf_value_type_name(a.element_type));
   std::vector<uint64_t> sums(a.size);
-  std::memcpy(sums.data(), a.scalar_bytes.data(), a.scalar_bytes.size());
+  if (!sums.empty()) std::memcpy(sums.data(), a.scalar_bytes.data(), a.scalar_bytes.size());
   return sums;
 }
 
