@@ -369,27 +369,6 @@ class WeightReader {
   std::map<std::string, TensorScheme> schemes_;  // GGUF matrix name -> how it was loaded
 };
 
-Result<std::unique_ptr<Tokenizer>> find_tokenizer(const GgufMetadata& m, const ModelConfig& config,
-                                                  const std::string& source, const LoadOptions& options) {
-  if (!options.tokenizer_path.empty()) return open_tokenizer(options.tokenizer_path, config.vocab_size);
-  if (!m.contains(kTokenizerModelKey)) {
-    if (!options.require_tokenizer) return std::unique_ptr<Tokenizer>();
-    return make_error("{}: the file holds no tokenizer (no {} key); pass --tokenizer FILE", source,
-                      kTokenizerModelKey);
-  }
-  NIBBLE_ASSIGN_OR_RETURN(std::string model, m.get_string(kTokenizerModelKey));
-  if (model != "llama") {
-    if (!options.require_tokenizer) return std::unique_ptr<Tokenizer>();
-    return make_error("{}: {} is '{}', expected 'llama' (SentencePiece BPE, the GGUF vocabulary nibble reads); "
-                      "pass --tokenizer FILE with a tokenizer.model, tokenizer.bin or vocabulary GGUF",
-                      source, kTokenizerModelKey, model);
-  }
-  NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, tokenizer_from_gguf_metadata(m, source));
-  if (tokenizer->vocab_size() != config.vocab_size)
-    return make_error("{}: tokenizer.ggml.tokens has {} entries but tensor '{}' has {} rows", source,
-                      tokenizer->vocab_size(), kGgufEmbeddingName, config.vocab_size);
-  return tokenizer;
-}
 
 }  // namespace
 
@@ -400,7 +379,7 @@ Result<Model> load_gguf_model_from_bytes(std::span<const std::byte> bytes, std::
   NIBBLE_ASSIGN_OR_RETURN(model.config, read_config(gguf));
   WeightReader reader(gguf, model.config, std::move(keep_alive));
   NIBBLE_CHECK_OK(reader.check(model.weights));
-  NIBBLE_ASSIGN_OR_RETURN(model.tokenizer, find_tokenizer(gguf.metadata, model.config, source, options));
+  NIBBLE_ASSIGN_OR_RETURN(model.tokenizer, tokenizer_for_model(gguf.metadata, model.config.vocab_size, source, options));
   NIBBLE_CHECK_OK(reader.read(model.weights));
   model.recipe_json = reader.recipe_json();
   model.tensors = gguf_tensor_inventory(gguf);

@@ -472,16 +472,7 @@ Result<Model> load_nibble_model_from_bytes(std::span<const std::byte> bytes, std
   NIBBLE_CHECK_OK(reader.read(model.weights));
   if (auto sums = stored_checksums(gguf); !sums.ok()) return sums.error();
   NIBBLE_ASSIGN_OR_RETURN(model.recipe_json, gguf.metadata.get_string(kRecipeKey));
-  if (!options.tokenizer_path.empty()) {
-    NIBBLE_ASSIGN_OR_RETURN(model.tokenizer, open_tokenizer(options.tokenizer_path, model.config.vocab_size));
-  } else if (gguf.metadata.contains("tokenizer.ggml.model")) {
-    NIBBLE_ASSIGN_OR_RETURN(model.tokenizer, tokenizer_from_gguf_metadata(gguf.metadata, path));
-  } else if (options.require_tokenizer) {
-    return make_error("{}: the file holds no tokenizer (no tokenizer.ggml.* keys); pass --tokenizer", path);
-  }
-  if (model.tokenizer && model.tokenizer->vocab_size() != model.config.vocab_size)
-    return make_error("{}: the tokenizer has {} tokens but the model's vocab_size is {}", path,
-                      model.tokenizer->vocab_size(), model.config.vocab_size);
+  NIBBLE_ASSIGN_OR_RETURN(model.tokenizer, tokenizer_for_model(gguf.metadata, model.config.vocab_size, path, options));
   model.tensors = gguf_tensor_inventory(gguf);
   model.file_bytes = bytes.size();
   model.format = "nibble";

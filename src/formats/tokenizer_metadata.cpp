@@ -4,6 +4,10 @@
 
 namespace nibble {
 
+namespace {
+constexpr const char* kModelKey = "tokenizer.ggml.model";
+}  // namespace
+
 Status write_tokenizer_metadata(const Tokenizer& tokenizer, GgufWriter& gguf) {
   const TokenVocabulary v = tokenizer.vocabulary();
   if (v.pieces.size() != v.scores.size() || v.pieces.size() != v.types.size())
@@ -55,6 +59,28 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_gguf_metadata(const GgufMetada
   NIBBLE_ASSIGN_OR_RETURN(TokenVocabulary v, read_tokenizer_metadata(metadata, source));
   NIBBLE_ASSIGN_OR_RETURN(LlamaBinTokenizer t, LlamaBinTokenizer::from_vocabulary(v, source));
   return std::unique_ptr<Tokenizer>(std::make_unique<LlamaBinTokenizer>(std::move(t)));
+}
+
+Result<std::unique_ptr<Tokenizer>> tokenizer_for_model(const GgufMetadata& m, int vocab_size,
+                                                       const std::string& source, const LoadOptions& options) {
+  if (!options.tokenizer_path.empty()) return open_tokenizer(options.tokenizer_path, vocab_size);
+  if (!m.contains(kModelKey)) {
+    if (!options.require_tokenizer) return std::unique_ptr<Tokenizer>();
+    return make_error("{}: the file holds no tokenizer (no {} key); pass --tokenizer FILE", source,
+                      kModelKey);
+  }
+  NIBBLE_ASSIGN_OR_RETURN(std::string model, m.get_string(kModelKey));
+  if (model != "llama") {
+    if (!options.require_tokenizer) return std::unique_ptr<Tokenizer>();
+    return make_error("{}: {} is '{}', expected 'llama' (SentencePiece BPE, the GGUF vocabulary nibble reads); "
+                      "pass --tokenizer FILE with a tokenizer.model, tokenizer.bin or vocabulary GGUF",
+                      source, kModelKey, model);
+  }
+  NIBBLE_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, tokenizer_from_gguf_metadata(m, source));
+  if (tokenizer->vocab_size() != vocab_size)
+    return make_error("{}: tokenizer.ggml.tokens has {} entries but the model's embedding has {} rows", source,
+                      tokenizer->vocab_size(), vocab_size);
+  return tokenizer;
 }
 
 }  // namespace nibble
