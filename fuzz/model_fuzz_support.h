@@ -28,7 +28,7 @@ inline std::shared_ptr<std::byte> aligned_copy(const uint8_t* data, size_t size)
 inline void run_one_step(const Model& model) {
   const ModelConfig& c = model.config;
   if (static_cast<int64_t>(c.dim) * c.hidden_dim * c.n_layers > (1 << 22) || c.vocab_size > (1 << 16)) return;
-  ThreadPool pool(1);
+  static ThreadPool pool(1);  // one worker for the whole run: no thread start per input
   auto transformer = Transformer::create(c, model.weights, 2, 2, pool);
   if (!transformer.ok()) return;
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));

@@ -9,34 +9,17 @@
 #include <string_view>
 #include <vector>
 
-#include <fmt/format.h>
-
+#include "support/vocabulary_images.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 
 namespace {
 
-void append_le32(std::string& out, uint32_t value) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(value >> (8 * i)));
-}
-
 // <unk>, BOS, EOS, the 256 byte tokens, then pieces whose merge scores fall with their id.
 std::string vocabulary_image() {
-  std::vector<std::string> pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
-  for (int byte = 0; byte < 256; ++byte) pieces.push_back(fmt::format("<0x{:02X}>", byte));
-  for (const char* piece : {"  ", " t", "th", "he", " the", "the", "in", "ing", " a", "an", "and", " and", "    ",
-                            "e", "t", "h", "a", "n", "d", "i", "g", " ", "\xE6\x97\xA5", "<0", "x4", "<0x4", "1>"})
-    pieces.push_back(piece);
-  std::string out;
-  append_le32(out, 16);
-  for (size_t id = 0; id < pieces.size(); ++id) {
-    const float score = id < 259 ? 0.0f : -static_cast<float>(id);
-    uint32_t bits;
-    std::memcpy(&bits, &score, 4);
-    append_le32(out, bits);
-    append_le32(out, static_cast<uint32_t>(pieces[id].size()));
-    out += pieces[id];
-  }
-  return out;
+  const auto entries = nibble::testing::byte_fallback_vocabulary(
+      {"  ", " t", "th", "he", " the", "the", "in", "ing", " a", "an", "and", " and", "    ", "e", "t", "h", "a",
+       "n", "d", "i", "g", " ", "\xE6\x97\xA5", "<0", "x4", "<0x4", "1>"});
+  return nibble::testing::llama_bin_image(entries, 16);
 }
 
 const nibble::LlamaBinTokenizer& tokenizer() {

@@ -12,23 +12,16 @@
 #include <string>
 #include <string_view>
 
+#include "support/vocabulary_images.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 
 namespace {
 
-void append_le32(std::string& out, uint32_t value) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(value >> (8 * i)));
-}
-
 std::string valid_prefix() {
-  std::string out;
-  append_le32(out, 16);  // max_token_length
-  for (const std::string_view piece : {"<unk>", "\n<s>\n", "\n</s>\n"}) {
-    append_le32(out, 0);  // score 0.0f
-    append_le32(out, static_cast<uint32_t>(piece.size()));
-    out += piece;
-  }
-  return out;
+  using nibble::testing::PieceKind;
+  return nibble::testing::llama_bin_image(
+      {{"<unk>", 0, PieceKind::kUnknown}, {"\n<s>\n", 0, PieceKind::kControl}, {"\n</s>\n", 0, PieceKind::kControl}},
+      16);  // max_token_length
 }
 
 // Encodes `text` and checks the ids; traps on a broken invariant so libFuzzer reports it.

@@ -4,7 +4,8 @@
 #   scripts/test.sh STAGE...   only those stages: unit | asan | fuzz
 # unit: Release build, CTest labels `fast` and `model` (add NIBBLE_SLOW=1 for `slow`).
 # asan: ASan+UBSan build, the `fast` tests plus one model smoke test.
-# fuzz: clang libFuzzer build, each target for FUZZ_SECONDS (default 20) seconds.
+# fuzz: clang libFuzzer build, each target for FUZZ_SECONDS (default 20) seconds or FUZZ_RUNS
+#       executions, whichever comes first (fuzz/README.md: the long local run).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 stages=("$@")
@@ -37,22 +38,22 @@ run_asan() {
 
 run_fuzz() {
   install_packages "${NIBBLE_FUZZ_PACKAGES[@]}"
+  # The build also writes the generated seed corpora (target fuzz_seeds).
   CC=clang CXX=clang++ configure_and_build build-fuzz -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1" -DNIBBLE_FUZZ=ON
-  local seconds="${FUZZ_SECONDS:-20}"
+  local seconds="${FUZZ_SECONDS:-20}" runs="${FUZZ_RUNS:--1}"
   local corpus_root="$NIBBLE_ROOT/build-fuzz/corpus"
   for target in "$NIBBLE_ROOT"/build-fuzz/fuzz/*_fuzz; do
     local name; name="$(basename "$target")"
     mkdir -p "$corpus_root/$name"
-    local seeds="$NIBBLE_ROOT/fuzz/seeds/$name"
     local log="$corpus_root/$name.log"
-    local seed_args=()
-    [ -d "$seeds" ] && seed_args=("$seeds")
-    # GGUF-based parsers start from the committed golden nibble file (a valid GGUF too).
-    case "$name" in gguf_fuzz|nibble_file_fuzz) seed_args+=("$NIBBLE_ROOT/tests/golden") ;; esac
+    # libFuzzer adds new inputs to the first directory only: the working corpus. After it
+    # the generated seeds, then the committed regression inputs (fuzz/seeds/, replayed first).
+    local corpora=("$corpus_root/$name" "$NIBBLE_ROOT/build-fuzz/fuzz/seeds/$name")
+    [ -d "$NIBBLE_ROOT/fuzz/seeds/$name" ] && corpora+=("$NIBBLE_ROOT/fuzz/seeds/$name")
     echo "fuzz: $name for ${seconds}s"
     # libFuzzer exits non-zero on a crash, a leak, a timeout or an over-limit allocation.
-    if ! "$target" -max_total_time="$seconds" -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=5 \
-         -print_final_stats=1 "$corpus_root/$name" "${seed_args[@]}" > "$log" 2>&1; then
+    if ! "$target" -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=5 \
+         -print_final_stats=1 "${corpora[@]}" > "$log" 2>&1; then
       tail -n 40 "$log"
       echo "fuzz: $name FAILED (log: $log)" >&2
       return 1

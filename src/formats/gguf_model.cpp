@@ -20,7 +20,6 @@ namespace nibble {
 
 namespace {
 
-constexpr const char* kTokenizerModelKey = "tokenizer.ggml.model";
 // Config values above this are refused before ModelConfig::validate() sees them, so
 // the conversion to int cannot overflow.
 constexpr uint32_t kMaxConfigValue = 1u << 30;
@@ -315,7 +314,10 @@ class WeightReader {
     if (!blocks && t->traits->to_float == nullptr) return unsupported_type(*t, true);
     if (!reading_) return {};
     if (blocks) {
-      *quantized = repack_blocks(*t, format);
+      auto repacked = repack_blocks(*t, format);
+      if (Status finite = check_scales_finite(*repacked, name); !finite.ok())
+        return make_error("{}: {}", gguf_.source, finite.error().message);
+      *quantized = std::move(repacked);
       schemes_[name] = TensorScheme{true, format, ActivationMode::kFloat};
       return {};
     }

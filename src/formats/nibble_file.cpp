@@ -374,6 +374,8 @@ class NibbleReader {
     NIBBLE_ASSIGN_OR_RETURN(const GgufTensor* scales, tensor(name + kScalesSuffix, scale_ggml_type(e.format.scale_type),
                                                              {m->n_groups, rows}));
     m->scales = borrow_bytes(*scales);
+    if (Status finite = check_scales_finite(*m, name); !finite.ok())
+      return make_error("{}: {}", gguf_.source, finite.error().message);
     if (e.format.asymmetric()) {
       NIBBLE_ASSIGN_OR_RETURN(const GgufTensor* zp,
                               tensor(name + kZeroPointsSuffix, GgmlType::kI8, {m->n_groups, rows}));

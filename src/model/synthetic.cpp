@@ -93,4 +93,19 @@ ModelConfig small_test_config() {
   return c;
 }
 
+ModelConfig micro_test_config(Architecture arch) {
+  ModelConfig c = small_test_config();
+  c.architecture = arch;
+  c.dim = 32;
+  c.hidden_dim = 64;
+  c.n_layers = 1;
+  c.head_dim = 8;
+  c.vocab_size = 32;
+  c.max_seq_len = 16;
+  c.tied_embeddings = arch == Architecture::kLlama;
+  c.qkv_bias = arch == Architecture::kQwen2;
+  c.rope_style = arch == Architecture::kQwen2 ? RopeStyle::kHalves : RopeStyle::kInterleavedPairs;
+  return c;
+}
+
 }  // namespace nibble

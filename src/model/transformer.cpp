@@ -4,10 +4,22 @@
 #include <cmath>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 
 namespace nibble {
+
+namespace {
+
+// 0 when the system cannot say.
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) : 0;
+}
+
+}  // namespace
 
 Result<Transformer> Transformer::create(const ModelConfig& config, const ModelWeights& weights,
                                         int context_len, int max_batch, ThreadPool& pool) {
@@ -17,7 +29,23 @@ Result<Transformer> Transformer::create(const ModelConfig& config, const ModelWe
   if (max_batch < 1 || max_batch > context_len)
     return make_error("batch size {} must be between 1 and the context length {}", max_batch,
                       context_len);
+  // Refused before allocating: a file may declare any context, and the cache grows with it.
+  const uint64_t needed = working_memory_bytes(config, context_len, max_batch);
+  const uint64_t physical = physical_memory_bytes();
+  if (physical > 0 && needed > physical)
+    return make_error("a context of {} positions (batch {}) needs {:.1f} GiB for the KV cache and buffers, more "
+                      "than this machine's {:.1f} GiB of memory; use a shorter context",
+                      context_len, max_batch, needed / 1073741824.0, physical / 1073741824.0);
   return Transformer(config, weights, context_len, max_batch, pool);
+}
+
+uint64_t Transformer::working_memory_bytes(const ModelConfig& c, int context_len, int max_batch) {
+  const uint64_t ctx = static_cast<uint64_t>(context_len), batch = static_cast<uint64_t>(max_batch);
+  const uint64_t rope = ctx * static_cast<uint64_t>(c.head_dim);  // cos and sin, head_dim/2 each
+  const uint64_t activations =
+      batch * (3ull * c.dim + std::max(c.dim, c.q_dim()) + c.q_dim() + 2ull * c.hidden_dim + c.n_heads * ctx);
+  const uint64_t cache = 2ull * c.n_layers * ctx * static_cast<uint64_t>(c.kv_dim());
+  return sizeof(float) * (rope + activations + cache);
 }
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, int context_len,

@@ -3,6 +3,7 @@
 // (q/k/v bias, GQA ratio, RoPE style and theta, tied classifier).
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -19,6 +20,10 @@ class Transformer {
   // can be evaluated in one forward() call. The weights must outlive the Transformer.
   static Result<Transformer> create(const ModelConfig& config, const ModelWeights& weights,
                                     int context_len, int max_batch, ThreadPool& pool);
+
+  // Bytes create() allocates for this context and batch (KV cache, RoPE tables, activation
+  // buffers); create() refuses a context whose buffers exceed the machine's memory.
+  static uint64_t working_memory_bytes(const ModelConfig& config, int context_len, int max_batch);
 
   // Evaluates `tokens` at positions [pos, pos + tokens.size()), attending to the cache
   // of every earlier position, and writes the logits of the last `n_logits` tokens to

@@ -6,10 +6,19 @@
 
 namespace nibble {
 
+namespace {
+
+// A scale below FLT_MIN (subnormal) has no finite inverse: x * (1 / d) would be NaN for
+// x = 0 and the conversion to an integer undefined. Such a group's values are all below
+// 127 * FLT_MIN (about 1.5e-36) in magnitude, so it is stored as an all-zero group.
+float flush_subnormal(float d) { return std::fabs(d) < std::numeric_limits<float>::min() ? 0.0f : d; }
+
+}  // namespace
+
 float quantize_group_int8_sym(const float* x, int n, ScaleType type, int8_t* codes) {
   float amax = 0.0f;
   for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float d = amax / 127.0f;
+  const float d = flush_subnormal(amax / 127.0f);
   const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
   for (int i = 0; i < n; ++i) codes[i] = static_cast<int8_t>(std::round(x[i] * inverse));
   return round_scale(d, type);
@@ -24,7 +33,7 @@ float quantize_group_int4_sym(const float* x, int n, ScaleType type, int8_t* cod
       signed_max = x[i];
     }
   }
-  const float d = signed_max / -8.0f;
+  const float d = flush_subnormal(signed_max / -8.0f);
   const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
   for (int i = 0; i < n; ++i) {
     // x * inverse is in [-8, 8]; adding 8.5 and truncating rounds half up.
@@ -48,7 +57,7 @@ AsymmetricRange asymmetric_range(const float* x, int n, int levels) {
     range.scale = std::numeric_limits<float>::quiet_NaN();
     return range;
   }
-  range.scale = (hi - lo) / static_cast<float>(levels);
+  range.scale = flush_subnormal((hi - lo) / static_cast<float>(levels));
   if (range.scale == 0.0f) return range;
   range.inverse = 1.0f / range.scale;
   range.zero = std::clamp(static_cast<int>(std::round(-lo * range.inverse)), 0, levels);

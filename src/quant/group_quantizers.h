@@ -25,7 +25,8 @@ namespace nibble {
 
 // The asymmetric rule shared by int4 asym weights (levels 15) and per-token u8
 // activations (levels 255): lo = min(0, min x), hi = max(0, max x), scale = (hi - lo) /
-// levels, zero = clamp(round(-lo / scale), 0, levels); scale 0 (all-zero input) gives zero 0.
+// levels, zero = clamp(round(-lo / scale), 0, levels); scale 0 (all-zero input, or a range
+// so small that the scale is subnormal) gives zero 0 and all levels 0.
 // An input holding NaN or Inf gives scale NaN (and inverse 0), so the NaN reaches the
 // output instead of being hidden, and level() below never converts a non-finite float.
 struct AsymmetricRange {

@@ -18,6 +18,14 @@ float QuantizedMatrix::scale(int r, int g) const {
   return load_scale(format.scale_type, scales.data() + (static_cast<size_t>(r) * n_groups + g) * bytes);
 }
 
+Status check_scales_finite(const QuantizedMatrix& m, const std::string& name) {
+  for (int r = 0; r < m.rows; ++r)
+    for (int g = 0; g < m.n_groups; ++g)
+      if (const float s = m.scale(r, g); !std::isfinite(s))
+        return make_error("tensor '{}': the scale of row {} group {} is {}; scales must be finite", name, r, g, s);
+  return {};
+}
+
 int QuantizedMatrix::zero_point(int r, int g) const {
   return zero_points.empty() ? 0 : zero_points[static_cast<size_t>(r) * n_groups + g];
 }

@@ -66,6 +66,11 @@ struct QuantizedMatrix {
 // Bytes of packed codes for one row of `cols` elements.
 size_t packed_row_bytes(WeightCodec codec, int cols);
 
+// An error naming `name` and the first (row, group) whose scale is NaN or infinite. Loaders
+// call it on scales read from a file: a non-finite scale would turn every output it touches
+// into NaN, silently, so a damaged file must be refused instead.
+Status check_scales_finite(const QuantizedMatrix& m, const std::string& name);
+
 // Position of element i of a row in the int4 layout: byte index and whether it is the
 // high nibble.
 inline void int4_position(int cols, int i, size_t* byte, bool* high) {

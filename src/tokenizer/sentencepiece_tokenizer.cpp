@@ -29,18 +29,37 @@ SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceTokenizer&&) noexcep
 SentencePieceTokenizer& SentencePieceTokenizer::operator=(SentencePieceTokenizer&&) noexcept = default;
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
-Result<SentencePieceTokenizer> SentencePieceTokenizer::open(const std::string& path) {
+namespace {
+
+// libsentencepiece reports most bad models through its Status, but some (a zero-length
+// piece in a unigram model: Darts "failed to insert key") throw from deep inside; the
+// exception is turned into an error like the others instead of terminating the program.
+template <typename LoadFn>
+Result<std::unique_ptr<sentencepiece::SentencePieceProcessor>> load_processor(const std::string& source, LoadFn load) {
   auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  if (const auto status = processor->Load(path); !status.ok())
-    return make_error("{}: cannot load the SentencePiece model: {}", path, status.ToString());
+  try {
+    if (const auto status = load(*processor); !status.ok())
+      return make_error("{}: cannot load the SentencePiece model: {}", source, status.ToString());
+  } catch (const std::exception& e) {
+    return make_error("{}: cannot load the SentencePiece model: libsentencepiece refused it: {}", source, e.what());
+  }
+  return processor;
+}
+
+}  // namespace
+
+Result<SentencePieceTokenizer> SentencePieceTokenizer::open(const std::string& path) {
+  NIBBLE_ASSIGN_OR_RETURN(auto processor, load_processor(path, [&](sentencepiece::SentencePieceProcessor& p) {
+                            return p.Load(path);
+                          }));
   return SentencePieceTokenizer(std::move(processor), path);
 }
 
 Result<SentencePieceTokenizer> SentencePieceTokenizer::from_serialized(std::string_view model_proto,
                                                                        const std::string& source) {
-  auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  if (const auto status = processor->LoadFromSerializedProto(model_proto); !status.ok())
-    return make_error("{}: cannot load the SentencePiece model: {}", source, status.ToString());
+  NIBBLE_ASSIGN_OR_RETURN(auto processor, load_processor(source, [&](sentencepiece::SentencePieceProcessor& p) {
+                            return p.LoadFromSerializedProto(model_proto);
+                          }));
   return SentencePieceTokenizer(std::move(processor), source);
 }
 

@@ -29,6 +29,34 @@ TEST(NonFiniteActivations, QuantizeToNanScaleAndInRangeCodes) {
   }
 }
 
+// A scale below FLT_MIN has no finite inverse; such groups are stored as zeros (the values
+// are below 1.5e-36) instead of converting 0 * inf = NaN to an integer.
+TEST(NonFiniteActivations, SubnormalScalesFlushToAnAllZeroGroup) {
+  const std::vector<float> tiny = {1e-38f, 0.0f, -2e-39f, 1e-45f};
+  std::vector<uint8_t> u(tiny.size(), 7);
+  float scale = 1.0f;
+  int32_t zero = -1;
+  scalar::quantize_activation_row(tiny.data(), static_cast<int>(tiny.size()), u.data(), &scale, &zero);
+  EXPECT_EQ(scale, 0.0f);
+  EXPECT_EQ(zero, 0);
+  EXPECT_EQ(u, std::vector<uint8_t>(tiny.size(), 0));
+  std::vector<int8_t> codes(tiny.size(), 7);
+  EXPECT_EQ(quantize_group_int8_sym(tiny.data(), 4, ScaleType::kF32, codes.data()), 0.0f);
+  EXPECT_EQ(codes, std::vector<int8_t>(tiny.size(), 0));
+  codes.assign(tiny.size(), 7);
+  EXPECT_EQ(quantize_group_int4_sym(tiny.data(), 4, ScaleType::kF32, codes.data()), 0.0f);
+  EXPECT_EQ(codes, std::vector<int8_t>(tiny.size(), 0));
+  std::vector<uint8_t> asym(tiny.size(), 7);
+  uint8_t zero_point = 9;
+  EXPECT_EQ(quantize_group_int4_asym(tiny.data(), 4, ScaleType::kF32, asym.data(), &zero_point), 0.0f);
+  EXPECT_EQ(zero_point, 0);
+  EXPECT_EQ(asym, std::vector<uint8_t>(tiny.size(), 0));
+  // The smallest normal range still quantizes.
+  const std::vector<float> small = {127.0f * std::numeric_limits<float>::min(), 0.0f};
+  EXPECT_GT(quantize_group_int8_sym(small.data(), 2, ScaleType::kF32, codes.data()), 0.0f);
+  EXPECT_EQ(codes[0], 127);
+}
+
 TEST(NonFiniteActivations, LevelClampsHugeValuesLikeTheFormula) {
   AsymmetricRange r;
   r.inverse = 1.0f;

@@ -168,6 +168,11 @@ TEST(QKernelParity, ActivationQuantizationIsBitIdentical) {
   for (int i = 0; i < 97; ++i) wide.push_back(std::ldexp(normal(rng), (i % 60) - 30));
   check(wide, "wide");
   check({3e38f, -3e38f, 1.0f, 0.0f, 1e-40f}, "extreme floats");
+  // A range so small that the scale is subnormal (1 / scale overflows): flushed to an
+  // all-zero row on every ISA (found by nibble_file_fuzz: 0 * inf was NaN, then UB).
+  check({1e-38f, 0.0f, 2e-39f, 1e-45f}, "subnormal range");
+  check({-1e-37f, 0.0f, 1e-38f}, "subnormal range, negative");
+  check(std::vector<float>(40, 1e-40f), "subnormal values");
   // Non-finite input: the scale is NaN (the NaN is not hidden) and every code 0.
   for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
     for (int pos : {0, 5, 40}) {

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "support/test_support.h"
+#include "support/vocabulary_images.h"
 #include "tokenizer/llama_bin_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -22,13 +23,8 @@ namespace {
 // ---------------------------------------------------------------------------------------
 // The synthetic vocabulary, in tokenizer.bin spelling (' ' for '▁').
 
-enum class Kind { kUnknown, kControl, kByte, kNormal };
-
-struct TestToken {
-  std::string piece;
-  float score;
-  Kind kind;
-};
+using Kind = testing::PieceKind;
+using TestToken = testing::VocabularyEntry;
 
 constexpr int kBos = 1;
 constexpr int kEos = 2;
@@ -63,25 +59,11 @@ int id_of(const std::string& piece) {
   return -1;
 }
 
-void append_le32(std::string& out, uint32_t value) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(value >> (8 * i)));
-}
-
-void append_f32(std::string& out, float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  append_le32(out, bits);
-}
+using testing::append_f32;
+using testing::append_le32;
 
 std::string bin_image(const std::vector<TestToken>& tokens, int32_t max_token_length) {
-  std::string out;
-  append_le32(out, static_cast<uint32_t>(max_token_length));
-  for (const auto& token : tokens) {
-    append_f32(out, token.score);
-    append_le32(out, static_cast<uint32_t>(token.piece.size()));
-    out += token.piece;
-  }
-  return out;
+  return testing::llama_bin_image(tokens, max_token_length);
 }
 
 // Writes `bytes` to `dir`/`name`. (testing::temp_dir() empties the directory on every
@@ -122,64 +104,9 @@ std::vector<int> ids_of(std::initializer_list<const char*> pieces) {
 }
 
 // ---------------------------------------------------------------------------------------
-// A SentencePiece ModelProto for the same vocabulary, serialized by hand: the few
-// protobuf fields SentencePiece reads (sentencepiece_model.proto field numbers).
-
-void put_varint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>(value | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
-
-void put_int(std::string& out, int field, int64_t value) {
-  put_varint(out, static_cast<uint64_t>(field) << 3);  // wire type 0: varint
-  put_varint(out, static_cast<uint64_t>(value));       // negative int32 take 10 bytes
-}
-
-void put_bytes(std::string& out, int field, const std::string& bytes) {
-  put_varint(out, static_cast<uint64_t>(field) << 3 | 2);  // wire type 2: length-delimited
-  put_varint(out, bytes.size());
-  out += bytes;
-}
-
-void put_float(std::string& out, int field, float value) {
-  put_varint(out, static_cast<uint64_t>(field) << 3 | 5);  // wire type 5: 32-bit
-  append_f32(out, value);
-}
-
+// The same vocabulary as a SentencePiece ModelProto.
 std::string sentencepiece_model(const std::vector<TestToken>& tokens) {
-  std::string model;
-  for (const auto& token : tokens) {
-    std::string piece = token.piece;
-    if (token.kind == Kind::kControl) piece = piece == "\n<s>\n" ? "<s>" : "</s>";
-    for (size_t at; (at = piece.find(' ')) != std::string::npos;) piece.replace(at, 1, "\xE2\x96\x81");
-    // SentencePiece piece types: NORMAL 1, UNKNOWN 2, CONTROL 3, BYTE 6.
-    const int type = token.kind == Kind::kNormal ? 1 : token.kind == Kind::kUnknown ? 2
-                     : token.kind == Kind::kControl ? 3 : 6;
-    std::string message;
-    put_bytes(message, 1, piece);
-    put_float(message, 2, token.score);
-    put_int(message, 3, type);
-    put_bytes(model, 1, message);  // ModelProto.pieces
-  }
-  std::string trainer;
-  put_int(trainer, 3, 2);  // model_type: BPE
-  put_int(trainer, 4, static_cast<int64_t>(tokens.size()));  // vocab_size
-  put_int(trainer, 35, 1);  // byte_fallback
-  put_int(trainer, 40, 0);  // unk_id
-  put_int(trainer, 41, kBos);
-  put_int(trainer, 42, kEos);
-  put_int(trainer, 43, -1);  // pad_id: none
-  put_bytes(model, 2, trainer);
-  std::string normalizer;
-  put_bytes(normalizer, 1, "identity");
-  put_int(normalizer, 3, 1);  // add_dummy_prefix
-  put_int(normalizer, 4, 0);  // remove_extra_whitespaces off
-  put_int(normalizer, 5, 1);  // escape_whitespaces
-  put_bytes(model, 3, normalizer);
-  return model;
+  return testing::sentencepiece_model_image(tokens, kBos, kEos);
 }
 
 SentencePieceTokenizer open_test_sentencepiece() {

@@ -35,7 +35,10 @@ int run_generate(const GenerateArgs& args) {
   auto prompt_ids = tokenizer.encode(args.prompt, /*add_bos=*/true);
   if (!prompt_ids.ok()) return report(prompt_ids.error());
 
-  const int context = model->config.max_seq_len;
+  // The cache holds what this run needs, not the model's whole declared context (which can
+  // be 128k positions and gigabytes of cache for a 20-token answer).
+  const int64_t needed = static_cast<int64_t>(prompt_ids->size()) + std::max(args.n, 1);
+  const int context = static_cast<int>(std::min<int64_t>(model->config.max_seq_len, needed));
   auto transformer = Transformer::create(model->config, model->weights, context,
                                          std::min(context, 512), pool);
   if (!transformer.ok()) return report(transformer.error());
