@@ -9,19 +9,13 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "support/aligned_bytes.h"
 #include "model/model.h"
 #include "model/transformer.h"
 
 namespace nibble::fuzzing {
 
-// The input copied to a 64-byte aligned buffer, as a mapping would be, so the fuzzer
-// reaches the checks after the alignment check.
-inline std::shared_ptr<std::byte> aligned_copy(const uint8_t* data, size_t size) {
-  const size_t padded = (size + 63) / 64 * 64 + 64;
-  std::shared_ptr<std::byte> buffer(static_cast<std::byte*>(std::aligned_alloc(64, padded)), std::free);
-  if (size > 0) std::memcpy(buffer.get(), data, size);
-  return buffer;
-}
+using testing::aligned_copy;
 
 // One forward step of a model that loaded: it must not touch memory outside its tensors.
 // Large shapes are skipped: the point is the loader, not large matmuls.

@@ -28,6 +28,7 @@
 #include "model/synthetic.h"
 #include "model/transformer.h"
 #include "quant/quantize_model.h"
+#include "support/aligned_bytes.h"
 #include "support/byte_patch.h"
 #include "support/test_support.h"
 #include "support/test_tokenizer.h"
@@ -104,18 +105,10 @@ Status run_one_step(const Model& model) {
   return t.forward(std::span<const int>(&token, 1), 0, 1, logits.data());
 }
 
-// Model files are loaded from a 64-byte aligned copy, as from a mapping.
-std::shared_ptr<std::byte> aligned_copy(const Bytes& bytes) {
-  const size_t padded = (bytes.size() + 63) / 64 * 64 + 64;
-  std::shared_ptr<std::byte> buffer(static_cast<std::byte*>(std::aligned_alloc(64, padded)), std::free);
-  if (!bytes.empty()) std::memcpy(buffer.get(), bytes.data(), bytes.size());
-  return buffer;
-}
-
 // A GGUF model file loaded from a 64-byte aligned copy (as from a mapping), then run.
 template <typename LoadFromBytes>
 Status load_and_run(const Bytes& bytes, LoadFromBytes load) {
-  auto buffer = aligned_copy(bytes);
+  auto buffer = testing::aligned_copy(bytes.data(), bytes.size());
   NIBBLE_ASSIGN_OR_RETURN(Model m, load({buffer.get(), bytes.size()}, buffer, "damaged.gguf", LoadOptions{}));
   return run_one_step(m);
 }
