@@ -8,7 +8,7 @@ JOBS="${JOBS:-$(nproc)}"
 
 # Build tools and the libraries named in README "Dependencies".
 NIBBLE_PACKAGES=(g++ cmake ninja-build pkg-config libgtest-dev libgmock-dev libbenchmark-dev
-                 libsentencepiece-dev nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev)
+                 libsentencepiece-dev nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libeigen3-dev)
 # Only the fuzz stage needs clang and its sanitizer runtimes.
 NIBBLE_FUZZ_PACKAGES=(clang libclang-rt-dev)
 

@@ -123,6 +123,11 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
   });
 }
 
+void Transformer::observe(std::initializer_list<const Linear*> layers, const float* x, size_t stride,
+                          int n_tokens) {
+  if (observer_) observer_(std::span<const Linear* const>(layers.begin(), layers.size()), x, stride, n_tokens);
+}
+
 Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, float* logits) {
   const auto& c = *config_;
   const auto& w = *weights_;
@@ -155,6 +160,7 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
 
     for (int t = 0; t < n; ++t)
       rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, layer.attn_norm.data(), c.dim, c.rms_norm_eps);
+    observe({&layer.wq, &layer.wk, &layer.wv}, xb_.data(), dim, n);
     linear_forward(layer.wq, xb_.data(), dim, n, q_.data(), q_dim, *pool_);
     linear_forward(layer.wk, xb_.data(), dim, n, k_rows, kv_dim, *pool_);
     linear_forward(layer.wv, xb_.data(), dim, n, v_rows, kv_dim, *pool_);
@@ -163,11 +169,13 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
       apply_rope(k_rows + t * kv_dim, c.n_kv_heads, pos + t);
     }
     attention(l, n, pos);  // writes (n, q_dim) into xb_
+    observe({&layer.wo}, xb_.data(), q_dim, n);
     linear_forward(layer.wo, xb_.data(), q_dim, n, xb2_.data(), dim, *pool_);
     for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
 
     for (int t = 0; t < n; ++t)
       rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, layer.ffn_norm.data(), c.dim, c.rms_norm_eps);
+    observe({&layer.w_gate, &layer.w_up}, xb_.data(), dim, n);
     linear_forward(layer.w_gate, xb_.data(), dim, n, hb_.data(), hidden, *pool_);
     linear_forward(layer.w_up, xb_.data(), dim, n, hb2_.data(), hidden, *pool_);
     for (size_t i = 0; i < static_cast<size_t>(n) * hidden; ++i) {
@@ -175,6 +183,7 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
       g *= 1.0f / (1.0f + std::exp(-g));  // SiLU
       hb_[i] = g * hb2_[i];
     }
+    observe({&layer.w_down}, hb_.data(), hidden, n);
     linear_forward(layer.w_down, hb_.data(), hidden, n, xb2_.data(), dim, *pool_);
     for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
   }
@@ -183,6 +192,7 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
   const int first = n - n_logits;
   for (int t = first; t < n; ++t)
     rmsnorm(x_.data() + t * dim, x_.data() + t * dim, w.final_norm.data(), c.dim, c.rms_norm_eps);
+  observe({&w.classifier}, x_.data() + first * dim, dim, n_logits);
   if (w.classifier.quantized) {
     linear_forward(w.classifier, x_.data() + first * dim, dim, n_logits, logits,
                    static_cast<size_t>(c.vocab_size), *pool_);

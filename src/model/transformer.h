@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <span>
 #include <vector>
 
@@ -30,6 +32,14 @@ class Transformer {
   // `logits` (n_logits rows of vocab_size floats). Errors on a bad id or position.
   Status forward(std::span<const int> tokens, int pos, int n_logits, float* logits);
 
+  // Calibration hook: called once per distinct linear-layer input, lm_head's included,
+  // before the layers reading it are applied, with those layers (q/k/v share one input,
+  // gate/up another) and the input: n_tokens rows of in_features floats, `stride` apart.
+  // Empty by default.
+  using LinearInputObserver = std::function<void(std::span<const Linear* const> layers, const float* x,
+                                                 size_t stride, int n_tokens)>;
+  void set_linear_input_observer(LinearInputObserver observer) { observer_ = std::move(observer); }
+
   int context_len() const { return context_len_; }
   int max_batch() const { return max_batch_; }
   const ModelConfig& config() const { return *config_; }
@@ -40,12 +50,15 @@ class Transformer {
 
   void apply_rope(float* vec, int n_heads_in_vec, int pos) const;
   void attention(int layer, int n_tokens, int pos);
+  // Shows the observer (if any) the input of `layers`.
+  void observe(std::initializer_list<const Linear*> layers, const float* x, size_t stride, int n_tokens);
 
   const ModelConfig* config_;
   const ModelWeights* weights_;
   ThreadPool* pool_;
   int context_len_;
   int max_batch_;
+  LinearInputObserver observer_;
 
   // RoPE tables: cos/sin of pos * freq[j] for pos < context_len, j < head_dim/2.
   std::vector<float> rope_cos_;

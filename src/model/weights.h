@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/buffer.h"
@@ -65,6 +66,29 @@ struct ModelWeights {
   // Writes row `token` of the embedding table (dequantized if need be) to `out`.
   void embedding_row(int token, float* out) const;
 };
+
+// The linear layers of `w` (ModelWeights, const or not) with their canonical names, in
+// file order: layers.N.self_attn.{q,k,v,o}_proj, layers.N.mlp.{gate,up,down}_proj, then
+// lm_head (for a tied model its Linear is empty and the embedding table is its matrix).
+// Recipes, reports and calibration all key tensors by these names.
+template <typename Weights>
+auto named_linears(Weights& w) {
+  using LinearRef = decltype(&w.classifier);
+  std::vector<std::pair<std::string, LinearRef>> out;
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    auto& layer = w.layers[l];
+    const std::string p = "layers." + std::to_string(l) + ".";
+    out.emplace_back(p + "self_attn.q_proj", &layer.wq);
+    out.emplace_back(p + "self_attn.k_proj", &layer.wk);
+    out.emplace_back(p + "self_attn.v_proj", &layer.wv);
+    out.emplace_back(p + "self_attn.o_proj", &layer.wo);
+    out.emplace_back(p + "mlp.gate_proj", &layer.w_gate);
+    out.emplace_back(p + "mlp.up_proj", &layer.w_up);
+    out.emplace_back(p + "mlp.down_proj", &layer.w_down);
+  }
+  out.emplace_back("lm_head", &w.classifier);
+  return out;
+}
 
 // One tensor as stored in the source file, for `nibble inspect`.
 struct TensorInfo {

@@ -34,7 +34,8 @@ struct Job {
 }  // namespace
 
 Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, ThreadPool& pool,
-                                          const std::function<void(int, int)>& on_tensor) {
+                                          const std::function<void(int, int)>& on_tensor,
+                                          const QuantizeModelOptions& options) {
   ModelWeights& w = model.weights;
   if (w.quantized_embedding || w.classifier.quantized)
     return make_error("{}: the model is already quantized", model.path);
@@ -42,21 +43,15 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
 
   std::vector<Job> jobs;
   if (!tied) jobs.push_back({"embed_tokens", &w.token_embedding, nullptr, true, false});
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    auto& layer = w.layers[l];
-    const std::string p = "layers." + std::to_string(l) + ".";
-    jobs.push_back({p + "self_attn.q_proj", &layer.wq.weight, &layer.wq, false, false});
-    jobs.push_back({p + "self_attn.k_proj", &layer.wk.weight, &layer.wk, false, false});
-    jobs.push_back({p + "self_attn.v_proj", &layer.wv.weight, &layer.wv, false, false});
-    jobs.push_back({p + "self_attn.o_proj", &layer.wo.weight, &layer.wo, false, false});
-    jobs.push_back({p + "mlp.gate_proj", &layer.w_gate.weight, &layer.w_gate, false, false});
-    jobs.push_back({p + "mlp.up_proj", &layer.w_up.weight, &layer.w_up, false, false});
-    jobs.push_back({p + "mlp.down_proj", &layer.w_down.weight, &layer.w_down, false, false});
+  for (auto& [name, linear] : named_linears(w)) {
+    const bool classifier = linear == &w.classifier;
+    jobs.push_back({name, classifier && tied ? &w.token_embedding : &linear->weight, linear, false,
+                    classifier && tied});
   }
-  jobs.push_back({"lm_head", tied ? &w.token_embedding : &w.classifier.weight, &w.classifier, false, tied});
 
   QuantizationReport report;
   report.recipe = recipe.name;
+  report.algorithm = algorithm_name(options.algorithm);
   // Validate every tensor's scheme first so a bad recipe changes nothing.
   for (const Job& job : jobs) {
     TensorScheme s = recipe.scheme_for(job.name);
@@ -67,14 +62,40 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
   }
   // Tensors are quantized one after another, each with the pool over its rows... except
   // that quantize_matrix is serial; tensors are independent, so run them in parallel.
+  const bool gptq = options.algorithm == QuantAlgorithm::kGptq;
+  if (gptq && (options.calibration == nullptr || options.calibration->hessians.empty()))
+    return make_error("{}: --algo gptq needs calibration statistics with each layer's Hessian", model.path);
   std::vector<Result<QuantizedMatrix>> results(jobs.size(), Error{"not run"});
   std::vector<TensorScheme> schemes(jobs.size());
+  std::vector<std::string> notes(jobs.size());
   int done = 0;
   pool.parallel_for(jobs.size(), 1, [&](size_t begin, size_t end) {
     for (size_t j = begin; j < end; ++j) {
-      schemes[j] = recipe.scheme_for(jobs[j].name);
-      if (schemes[j].quantized)
-        results[j] = quantize_matrix(*jobs[j].source, schemes[j].format, schemes[j].activation, jobs[j].name);
+      const Job& job = jobs[j];
+      schemes[j] = recipe.scheme_for(job.name);
+      if (!schemes[j].quantized) continue;
+      if (gptq && !job.is_embedding && !job.tied) {
+        auto it = options.calibration->hessians.find(job.name);
+        if (it == options.calibration->hessians.end()) {
+          results[j] = make_error("{}: no calibration Hessian for this layer", job.name);
+          continue;
+        }
+        results[j] = gptq_quantize(*job.source, schemes[j].format, schemes[j].activation, job.name, *it->second,
+                                   options.gptq);
+        continue;
+      }
+      QuantizeOptions tensor_options;
+      tensor_options.algorithm = options.algorithm;
+      if (gptq) {
+        // GPTQ minimises a layer's output error; a table that is also read row by row
+        // (the embedding, or a tied lm_head) keeps the plain weight-error search instead.
+        tensor_options.algorithm = QuantAlgorithm::kMse;
+        notes[j] = "gptq does not apply to an embedding table: unweighted mse search";
+      } else if (options.calibration != nullptr) {
+        auto it = options.calibration->importance.find(job.name);
+        if (it != options.calibration->importance.end()) tensor_options.importance = it->second;
+      }
+      results[j] = quantize_matrix(*job.source, schemes[j].format, schemes[j].activation, job.name, tensor_options);
     }
   });
   for (size_t j = 0; j < jobs.size(); ++j) {
@@ -85,6 +106,7 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
     entry.scheme = s.name();
     entry.weights = static_cast<int64_t>(job.source->rows) * job.source->cols;
     if (job.tied) entry.note = "tied: one copy also serves embed_tokens (lm_head setting decides)";
+    if (!notes[j].empty()) entry.note += (entry.note.empty() ? "" : "; ") + notes[j];
     if (!s.quantized) {
       entry.bytes = static_cast<uint64_t>(entry.weights) * 4;
     } else {
@@ -108,7 +130,17 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
     report.tensors.push_back(std::move(entry));
     if (on_tensor) on_tensor(++done, static_cast<int>(jobs.size()));
   }
-  model.recipe_json = recipe.to_json().dump();
+  // RTN files keep the plain recipe (their bytes do not change); others say how they were made.
+  nlohmann::json made_with = recipe.to_json();
+  if (options.algorithm != QuantAlgorithm::kRtn) {
+    made_with["algorithm"] = report.algorithm;
+    made_with["calibration_tokens"] = options.calibration != nullptr ? options.calibration->tokens : 0;
+    if (gptq) {
+      made_with["gptq"] = {{"damp", options.gptq.damp}, {"block", options.gptq.block},
+                           {"act_order", options.gptq.act_order}};
+    }
+  }
+  model.recipe_json = made_with.dump();
   return report;
 }
 

@@ -8,6 +8,9 @@
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "model/model.h"
+#include "quant/algorithm.h"
+#include "quant/calibration.h"
+#include "quant/gptq.h"
 #include "quant/recipe.h"
 
 namespace nibble {
@@ -26,6 +29,7 @@ struct TensorReport {
 
 struct QuantizationReport {
   std::string recipe;
+  std::string algorithm;  // rtn, mse, gptq
   std::vector<TensorReport> tensors;
   int64_t total_weights = 0;   // over the matrices listed
   uint64_t total_bytes = 0;
@@ -34,10 +38,21 @@ struct QuantizationReport {
   }
 };
 
+struct QuantizeModelOptions {
+  QuantAlgorithm algorithm = QuantAlgorithm::kRtn;
+  // kMse: each linear layer's error is weighed by its importance vector; null (or a
+  // layer missing from the map, like the embedding table) weighs every channel alike.
+  // kGptq: required, with Hessians; the tensors GPTQ does not apply to (the embedding
+  // table, a tied lm_head) get the unweighted scale search, and the report says so.
+  const CalibrationStats* calibration = nullptr;
+  GptqOptions gptq;
+};
+
 // Replaces the float matrices of `model` by quantized ones (norm gains and biases stay
-// float32). Tied models: the lm_head scheme decides, and one quantized tensor serves as
+// float32) with options.algorithm. Tied models: the lm_head scheme decides, and one quantized tensor serves as
 // both classifier and embedding table. `on_tensor(done, total)` reports progress.
 Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, ThreadPool& pool,
-                                          const std::function<void(int, int)>& on_tensor);
+                                          const std::function<void(int, int)>& on_tensor,
+                                          const QuantizeModelOptions& options = {});
 
 }  // namespace nibble

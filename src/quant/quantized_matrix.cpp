@@ -6,6 +6,7 @@
 #include "kernels/qmatrix_view.h"
 #include "kernels/scalar/qlinear_scalar.h"
 #include "quant/group_quantizers.h"
+#include "quant/scale_search.h"
 
 namespace nibble {
 
@@ -74,8 +75,19 @@ void compute_code_sums(QuantizedMatrix& m) {
   }
 }
 
-Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat& format,
-                                        ActivationMode activation, const std::string& name) {
+Status validate_importance(std::span<const float> importance, int cols, const std::string& name) {
+  if (importance.size() != static_cast<size_t>(cols))
+    return make_error("{}: the importance vector has {} entries; it needs one per input channel ({})", name,
+                      importance.size(), cols);
+  for (size_t i = 0; i < importance.size(); ++i)
+    if (!(importance[i] >= 0.0f) || !std::isfinite(importance[i]))
+      return make_error("{}: importance of input channel {} is {}; importances must be finite and >= 0", name, i,
+                        importance[i]);
+  return {};
+}
+
+Status validate_quantize_input(const DenseMatrix& w, const QuantFormat& format, ActivationMode activation,
+                              const std::string& name) {
   NIBBLE_CHECK_OK(validate_format(format, w.cols, name));
   if (activation == ActivationMode::kInt8Token && format.codec == WeightCodec::kInt4Asym)
     return make_error("{}: dynamic int8 activations need symmetric weight codes (int8_sym or int4_sym), "
@@ -84,18 +96,57 @@ Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat&
     if (!std::isfinite(w.data[i]))
       return make_error("{}: weight [{}][{}] is {}, which cannot be quantized", name, i / w.cols,
                         i % w.cols, w.data[i]);
+  return {};
+}
+
+QuantizedMatrix allocate_quantized(const QuantFormat& format, ActivationMode activation, int rows, int cols) {
   QuantizedMatrix m;
   m.format = format;
   m.activation = activation;
-  m.rows = w.rows;
-  m.cols = w.cols;
-  m.group = format.effective_group(w.cols);
-  m.n_groups = (w.cols + m.group - 1) / m.group;
-  m.row_bytes = packed_row_bytes(format.codec, w.cols);
-  m.codes.assign(static_cast<size_t>(m.rows) * m.row_bytes, 0);
-  const int scale_bytes = scale_type_bytes(format.scale_type);
-  m.scales.assign(static_cast<size_t>(m.rows) * m.n_groups * scale_bytes, 0);
-  if (format.asymmetric()) m.zero_points.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
+  m.rows = rows;
+  m.cols = cols;
+  m.group = format.effective_group(cols);
+  m.n_groups = (cols + m.group - 1) / m.group;
+  m.row_bytes = packed_row_bytes(format.codec, cols);
+  m.codes.assign(static_cast<size_t>(rows) * m.row_bytes, 0);
+  m.scales.assign(static_cast<size_t>(rows) * m.n_groups * scale_type_bytes(format.scale_type), 0);
+  if (format.asymmetric()) m.zero_points.assign(static_cast<size_t>(rows) * m.n_groups, 0);
+  return m;
+}
+
+void set_group_scale(QuantizedMatrix& m, int r, int g, float stored_scale) {
+  const size_t slot = static_cast<size_t>(r) * m.n_groups + g;
+  store_scale(stored_scale, m.format.scale_type, m.scales.data() + slot * scale_type_bytes(m.format.scale_type));
+}
+
+void pack_int4_row(QuantizedMatrix& m, int r, const uint8_t* nibbles) {
+  uint8_t* out = m.codes.data() + static_cast<size_t>(r) * m.row_bytes;
+  // Padding nibbles (odd-length last block) hold a zero weight: u = 8, or u = z.
+  const uint8_t pad = m.format.asymmetric() ? m.zero_points[static_cast<size_t>(r) * m.n_groups + m.n_groups - 1] : 8;
+  std::fill(out, out + m.row_bytes, static_cast<uint8_t>(pad | (pad << 4)));
+  for (int i = 0; i < m.cols; ++i) {
+    size_t byte;
+    bool high;
+    int4_position(m.cols, i, &byte, &high);
+    out[byte] = high ? static_cast<uint8_t>((out[byte] & 0x0f) | (nibbles[i] << 4))
+                     : static_cast<uint8_t>((out[byte] & 0xf0) | nibbles[i]);
+  }
+}
+
+Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat& format,
+                                        ActivationMode activation, const std::string& name,
+                                        const QuantizeOptions& options) {
+  NIBBLE_CHECK_OK(validate_quantize_input(w, format, activation, name));
+  if (options.algorithm != QuantAlgorithm::kRtn && options.algorithm != QuantAlgorithm::kMse)
+    return make_error("{}: quantize_matrix chooses scales by rtn or mse, not {}", name,
+                      algorithm_name(options.algorithm));
+  const bool search = options.algorithm == QuantAlgorithm::kMse;
+  const float* importance = nullptr;
+  if (search && !options.importance.empty()) {
+    NIBBLE_CHECK_OK(validate_importance(options.importance, w.cols, name));
+    importance = options.importance.data();
+  }
+  QuantizedMatrix m = allocate_quantized(format, activation, w.rows, w.cols);
 
   std::vector<int8_t> signed_codes(static_cast<size_t>(m.group));
   std::vector<uint8_t> nibbles(static_cast<size_t>(w.cols));  // the row's stored nibble values
@@ -107,33 +158,29 @@ Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat&
       const int n = std::min(m.group, w.cols - begin);
       const size_t slot = static_cast<size_t>(r) * m.n_groups + g;
       float s = 0.0f;
+      const float* h = importance ? importance + begin : nullptr;
       switch (format.codec) {
-        case WeightCodec::kInt8Sym:
-          s = quantize_group_int8_sym(row + begin, n, format.scale_type, reinterpret_cast<int8_t*>(out + begin));
+        case WeightCodec::kInt8Sym: {
+          int8_t* codes = reinterpret_cast<int8_t*>(out + begin);
+          s = search ? search_group_int8_sym(row + begin, h, n, format.scale_type, codes)
+                     : quantize_group_int8_sym(row + begin, n, format.scale_type, codes);
           break;
+        }
         case WeightCodec::kInt4Sym:
-          s = quantize_group_int4_sym(row + begin, n, format.scale_type, signed_codes.data());
+          s = search ? search_group_int4_sym(row + begin, h, n, format.scale_type, signed_codes.data())
+                     : quantize_group_int4_sym(row + begin, n, format.scale_type, signed_codes.data());
           for (int i = 0; i < n; ++i) nibbles[static_cast<size_t>(begin + i)] = static_cast<uint8_t>(signed_codes[i] + 8);
           break;
         case WeightCodec::kInt4Asym:
-          s = quantize_group_int4_asym(row + begin, n, format.scale_type, nibbles.data() + begin,
-                                       &m.zero_points[slot]);
+          s = search ? search_group_int4_asym(row + begin, h, n, format.scale_type, nibbles.data() + begin,
+                                              &m.zero_points[slot])
+                     : quantize_group_int4_asym(row + begin, n, format.scale_type, nibbles.data() + begin,
+                                                &m.zero_points[slot]);
           break;
       }
-      store_scale(s, format.scale_type, m.scales.data() + slot * scale_bytes);
+      set_group_scale(m, r, g, s);
     }
-    if (format.codec != WeightCodec::kInt8Sym) {
-      // Padding nibbles (odd-length last block) hold a zero weight: u = 8, or u = z.
-      const uint8_t pad = format.asymmetric() ? m.zero_points[static_cast<size_t>(r) * m.n_groups + m.n_groups - 1] : 8;
-      std::fill(out, out + m.row_bytes, static_cast<uint8_t>(pad | (pad << 4)));
-      for (int i = 0; i < w.cols; ++i) {
-        size_t byte;
-        bool high;
-        int4_position(w.cols, i, &byte, &high);
-        out[byte] = high ? static_cast<uint8_t>((out[byte] & 0x0f) | (nibbles[i] << 4))
-                         : static_cast<uint8_t>((out[byte] & 0xf0) | nibbles[i]);
-      }
-    }
+    if (format.codec != WeightCodec::kInt8Sym) pack_int4_row(m, r, nibbles.data());
   }
   if (activation == ActivationMode::kInt8Token) compute_code_sums(m);
   return m;

@@ -21,12 +21,14 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "core/buffer.h"
 #include "core/status.h"
 #include "model/weights.h"
+#include "quant/algorithm.h"
 #include "quant/scheme.h"
 
 namespace nibble {
@@ -82,10 +84,37 @@ inline void int4_position(int cols, int i, size_t* byte, bool* high) {
   *high = j >= h;
 }
 
-// Quantizes every row of `w`. Errors: group size out of range, non-finite weights
-// (`name` identifies the tensor in messages).
+// How each group's scale is chosen (quant/algorithm.h); the stored format is the same.
+struct QuantizeOptions {
+  QuantAlgorithm algorithm = QuantAlgorithm::kRtn;
+  // kMse only: w.cols importances (mean squared input activation per channel), or empty
+  // for the plain squared weight error.
+  std::span<const float> importance;
+};
+
+// Quantizes every row of `w`. Errors: group size out of range, non-finite weights or
+// importances, an importance vector of the wrong length (`name` identifies the tensor).
 Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat& format,
-                                        ActivationMode activation, const std::string& name);
+                                        ActivationMode activation, const std::string& name,
+                                        const QuantizeOptions& options = {});
+
+// Building blocks shared by the quantizers (quantize_matrix here, gptq_quantize in
+// quant/gptq.h), so every algorithm writes the same layout.
+//
+// The checks every quantizer makes first: a valid format, no int8 activations with
+// asymmetric codes, finite weights.
+Status validate_quantize_input(const DenseMatrix& w, const QuantFormat& format, ActivationMode activation,
+                              const std::string& name);
+// One finite, non-negative importance per input channel.
+Status validate_importance(std::span<const float> importance, int cols, const std::string& name);
+// A matrix of the format's shape with zeroed codes, scales and zero points.
+QuantizedMatrix allocate_quantized(const QuantFormat& format, ActivationMode activation, int rows, int cols);
+// Stores the scale of (row r, group g); `stored_scale` is already representable in the
+// format's scale type (round_scale), so storing it loses nothing.
+void set_group_scale(QuantizedMatrix& m, int r, int g, float stored_scale);
+// Packs row r's stored nibble values (int4 sym: c + 8; int4 asym: q), one per element, into
+// the int4 layout; the row's zero points must be set first (they give the padding value).
+void pack_int4_row(QuantizedMatrix& m, int r, const uint8_t* nibbles);
 
 // Recomputes code_sums from the codes (after quantizing or loading).
 void compute_code_sums(QuantizedMatrix& m);

@@ -34,7 +34,7 @@ Runner add_export_gguf(CLI::App& app) {
   auto* sub = app.add_subcommand("export-gguf", "Write a model as a llama.cpp GGUF file (F32/F16, Q4_0, Q8_0)");
   sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
   sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file (default: found next to the model)");
-  sub->add_option("--recipe", args->model_args.recipe, "Quantize first (q4_g32 -> Q4_0, q8_g32 -> Q8_0)");
+  add_recipe_options(sub, args->model_args, "Quantize first (q4_g32 -> Q4_0, q8_g32 -> Q8_0)");
   sub->add_option("-o,--output", args->output, "Output .gguf file")->required();
   sub->add_option("--float-type", args->float_type, "Type of float matrices")
       ->check(CLI::IsMember({"f32", "f16"}))

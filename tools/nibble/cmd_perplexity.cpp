@@ -86,7 +86,7 @@ Runner add_perplexity(CLI::App& app) {
   auto* sub = app.add_subcommand("perplexity", "Perplexity of a text (llama.cpp's protocol)");
   sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
   sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file");
-  sub->add_option("--recipe", args->model_args.recipe, "Quantize in memory first: preset, shorthand or JSON file");
+  add_recipe_options(sub, args->model_args, "Quantize in memory first: preset, shorthand or JSON file");
   sub->add_option("-f,--file", args->text_path, "Text file")->required();
   sub->add_option("--ctx", args->ctx, "Tokens per chunk")->capture_default_str();
   sub->add_option("--chunks", args->chunks, "Score at most N chunks (0 = all)")->capture_default_str();

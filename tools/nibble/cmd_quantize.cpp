@@ -1,5 +1,3 @@
-#include <unistd.h>
-
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -25,7 +23,7 @@ nlohmann::json report_json(const QuantizationReport& report) {
     tensors.push_back({{"name", t.name}, {"scheme", t.scheme}, {"bits", t.bits}, {"group", t.group},
                        {"ragged", t.ragged}, {"rel_rms_error", t.rel_rms_error}, {"weights", t.weights},
                        {"bytes", t.bytes}, {"note", t.note}});
-  return {{"recipe", report.recipe}, {"tensors", tensors}, {"total_weights", report.total_weights},
+  return {{"recipe", report.recipe}, {"algorithm", report.algorithm}, {"tensors", tensors}, {"total_weights", report.total_weights},
           {"total_bytes", report.total_bytes}, {"bits_per_weight", report.bits_per_weight()}};
 }
 
@@ -40,6 +38,7 @@ void print_table(const QuantizationReport& report) {
   std::printf("total: %lld weights in %llu bytes = %.3f bits per weight (recipe %s)\n",
               static_cast<long long>(report.total_weights), static_cast<unsigned long long>(report.total_bytes),
               report.bits_per_weight(), report.recipe.c_str());
+  std::printf("algorithm: %s\n", report.algorithm.c_str());
 }
 
 int run_quantize(const QuantizeArgs& args) {
@@ -47,20 +46,10 @@ int run_quantize(const QuantizeArgs& args) {
   LoadOptions options;
   options.tokenizer_path = args.model_args.tokenizer;
   // A saved model carries its tokenizer, so -o needs one; the report alone does not.
-  options.require_tokenizer = !args.output.empty();
+  options.require_tokenizer = !args.output.empty() || needs_calibration(args.model_args);
   auto model = load_model(args.model_args.path, options);
   if (!model.ok()) return report(model.error());
-  auto recipe = resolve_recipe(args.model_args.recipe);
-  if (!recipe.ok()) return report(recipe.error());
-  const bool progress = isatty(STDERR_FILENO) != 0;
-  auto result = quantize_model(*model, *recipe, pool, [&](int done, int total) {
-    if (!progress) return;
-    const int width = 30;
-    const int filled = width * done / total;
-    std::fprintf(stderr, "\r[%.*s%*s] %d/%d tensors", filled, "==============================",
-                 width - filled, "", done, total);
-    if (done == total) std::fprintf(stderr, "\n");
-  });
+  auto result = quantize_for_command(*model, args.model_args, pool, progress_bar("tensors"));
   if (!result.ok()) return report(result.error());
   if (args.json) {
     std::printf("%s\n", report_json(*result).dump().c_str());
@@ -82,9 +71,10 @@ Runner add_quantize(CLI::App& app) {
   sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
   sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file (default: found next to the model)");
   sub->add_option("-o,--output", args->output, "Write the quantized model to this nibble file (docs/FORMAT.md)");
-  sub->add_option("--recipe", args->model_args.recipe,
-                  "Preset (q4_g32, q8_g32, a8w4_g256, w4_g128_asym), shorthand "
-                  "'linear=a8w4:256,embedding=w4:32,lm_head=a8w8:32' or JSON file")->required();
+  add_recipe_options(sub, args->model_args,
+                     "Preset (q4_g32, q8_g32, a8w4_g256, w4_g128_asym), shorthand "
+                     "'linear=a8w4:256,embedding=w4:32,lm_head=a8w8:32' or JSON file");
+  sub->get_option("--recipe")->required();
   sub->add_option("-t,--threads", args->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
   sub->add_flag("--json", args->json, "Print the report as JSON");
   return [args] { return run_quantize(*args); };

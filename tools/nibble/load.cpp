@@ -1,16 +1,95 @@
 #include "load.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/file.h"
+#include "quant/calibration.h"
+
 namespace nibble::cli {
+
+namespace {
+
+Result<std::string> calibration_path(const ModelArgs& args) {
+  if (!args.calib.empty()) return args.calib;
+  const char* models = std::getenv("NIBBLE_MODELS");
+  if (models == nullptr || *models == '\0')
+    return make_error("--algo {} weighs error by calibration activations: give --calib FILE (or --calib none "
+                      "to weigh every channel alike), or set NIBBLE_MODELS to use its text/calibration.txt",
+                      args.algorithm);
+  return std::string(models) + "/text/calibration.txt";
+}
+
+}  // namespace
+
+std::function<void(int, int)> progress_bar(std::string what) {
+  if (isatty(STDERR_FILENO) == 0) return {};
+  return [what = std::move(what)](int done, int total) {
+    const int width = 30;
+    const int filled = total > 0 ? width * done / total : width;
+    std::fprintf(stderr, "\r[%.*s%*s] %d/%d %s", filled, "==============================", width - filled, "", done,
+                 total, what.c_str());
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+}
+
+void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recipe_help) {
+  sub->add_option("--recipe", args.recipe, recipe_help);
+  sub->add_option("--algo", args.algorithm,
+                  "Quantization algorithm: rtn (round to nearest), mse (scale search) or gptq")
+      ->capture_default_str();
+  sub->add_option("--calib", args.calib,
+                  "Calibration text for --algo mse|gptq (default $NIBBLE_MODELS/text/calibration.txt; 'none': "
+                  "unweighted mse)");
+  sub->add_option("--calib-tokens", args.calib_tokens, "Calibration tokens used (0 = the whole text)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--calib-ctx", args.calib_ctx, "Tokens per calibration chunk")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--damp", args.gptq.damp, "GPTQ damping: fraction of the mean Hessian diagonal added to it")
+      ->capture_default_str()->check(CLI::Range(1e-6, 1.0));
+  sub->add_flag("--act-order", args.gptq.act_order, "GPTQ: visit columns by decreasing Hessian diagonal");
+}
+
+bool needs_calibration(const ModelArgs& args) {
+  return !args.recipe.empty() && (args.algorithm == "gptq" || (args.algorithm == "mse" && args.calib != "none"));
+}
+
+Result<QuantizationReport> quantize_for_command(Model& model, const ModelArgs& args, ThreadPool& pool,
+                                                const std::function<void(int, int)>& on_tensor) {
+  NIBBLE_ASSIGN_OR_RETURN(Recipe recipe, resolve_recipe(args.recipe));
+  QuantizeModelOptions options;
+  NIBBLE_ASSIGN_OR_RETURN(options.algorithm, parse_algorithm(args.algorithm));
+  options.gptq = args.gptq;
+  CalibrationStats stats;
+  if (options.algorithm == QuantAlgorithm::kGptq && args.calib == "none")
+    return make_error("--algo gptq is driven by calibration activations; --calib none leaves it nothing to use");
+  if (needs_calibration(args)) {
+    if (!model.tokenizer) return make_error("{}: calibration needs the model's tokenizer; give --tokenizer", model.path);
+    NIBBLE_ASSIGN_OR_RETURN(std::string path, calibration_path(args));
+    NIBBLE_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
+    NIBBLE_ASSIGN_OR_RETURN(std::vector<int> tokens, model.tokenizer->encode(text, /*add_bos=*/true));
+    CalibrationOptions calibration;
+    calibration.ctx = args.calib_ctx;
+    calibration.max_tokens = args.calib_tokens;
+    calibration.hessians = options.algorithm == QuantAlgorithm::kGptq;
+    auto collected = collect_calibration(model, tokens, calibration, pool, progress_bar("calibration chunks"));
+    if (!collected.ok()) return make_error("calibration on {}: {}", path, collected.error().message);
+    stats = std::move(*collected);
+    options.calibration = &stats;
+  }
+  return quantize_model(model, recipe, pool, on_tensor, options);
+}
 
 Result<Model> load_for_command(const ModelArgs& args, bool require_tokenizer, ThreadPool& pool,
                                QuantizationReport* report) {
   LoadOptions options;
   options.tokenizer_path = args.tokenizer;
-  options.require_tokenizer = require_tokenizer;
+  options.require_tokenizer = require_tokenizer || needs_calibration(args);
   NIBBLE_ASSIGN_OR_RETURN(Model model, load_model(args.path, options));
   if (args.recipe.empty()) return model;
-  NIBBLE_ASSIGN_OR_RETURN(Recipe recipe, resolve_recipe(args.recipe));
-  NIBBLE_ASSIGN_OR_RETURN(QuantizationReport r, quantize_model(model, recipe, pool, {}));
+  NIBBLE_ASSIGN_OR_RETURN(QuantizationReport r, quantize_for_command(model, args, pool, {}));
   if (report != nullptr) *report = std::move(r);
   return model;
 }

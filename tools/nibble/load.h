@@ -1,7 +1,12 @@
-// Loading a model for a command: the file, then (with --recipe) in-memory quantization.
+// Loading a model for a command: the file, then (with --recipe) in-memory quantization,
+// calibrated on text first when the algorithm weighs error by channel importance.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
+
+#include <CLI/CLI.hpp>
 
 #include "core/status.h"
 #include "core/thread_pool.h"
@@ -13,12 +18,34 @@ namespace nibble::cli {
 struct ModelArgs {
   std::string path;
   std::string tokenizer;
-  std::string recipe;  // empty: run the weights as loaded
+  std::string recipe;           // empty: run the weights as loaded
+  std::string algorithm = "rtn";
+  std::string calib;            // empty: $NIBBLE_MODELS/text/calibration.txt; "none": unweighted
+  int64_t calib_tokens = 8192;
+  int calib_ctx = 256;
+  GptqOptions gptq;             // --damp, --act-order
 };
+
+// A progress callback drawing "[====    ] done/total what" on stderr when it is a
+// terminal; empty otherwise.
+std::function<void(int, int)> progress_bar(std::string what);
+
+// Registers --recipe (with `recipe_help`), --algo, --calib, --calib-tokens, --calib-ctx, --damp and
+// --act-order.
+void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recipe_help);
+
+// Quantizes `model` (float) with args.recipe and args.algorithm; for mse and gptq, the
+// calibration text is tokenized with the model's tokenizer and run through the float model
+// first.
+Result<QuantizationReport> quantize_for_command(Model& model, const ModelArgs& args, ThreadPool& pool,
+                                                const std::function<void(int, int)>& on_tensor);
 
 // Loads and, when args.recipe is set, quantizes. `report` (may be null) receives the
 // quantization report.
 Result<Model> load_for_command(const ModelArgs& args, bool require_tokenizer, ThreadPool& pool,
                                QuantizationReport* report);
+
+// Whether quantizing with `args` reads calibration text (and so needs the tokenizer).
+bool needs_calibration(const ModelArgs& args);
 
 }  // namespace nibble::cli
