@@ -74,6 +74,19 @@ int round_to_grid(double w, const GroupGrid& grid, CodecLimits limits, bool asym
 
 }  // namespace
 
+std::vector<double> tied_table_hessian(std::span<const double> classifier_hessian, int cols, double identity_weight) {
+  const size_t n = static_cast<size_t>(cols);
+  std::vector<double> h(classifier_hessian.begin(), classifier_hessian.end());
+  if (h.size() != n * n) return h;  // gptq_quantize reports the wrong size
+  double mean = 0.0;
+  for (size_t i = 0; i < n; ++i) mean += h[i * n + i];
+  mean /= static_cast<double>(n);
+  if (mean > 0.0)
+    for (double& v : h) v /= mean;
+  for (size_t i = 0; i < n; ++i) h[i * n + i] += identity_weight;
+  return h;
+}
+
 Result<QuantizedMatrix> gptq_quantize(const DenseMatrix& w, const QuantFormat& format, ActivationMode activation,
                                       const std::string& name, std::span<const double> hessian,
                                       const GptqOptions& options) {

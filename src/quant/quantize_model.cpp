@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "quant/quantized_matrix.h"
 
 namespace nibble {
@@ -74,21 +76,30 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
       const Job& job = jobs[j];
       schemes[j] = recipe.scheme_for(job.name);
       if (!schemes[j].quantized) continue;
-      if (gptq && !job.is_embedding && !job.tied) {
+      if (gptq && !job.is_embedding) {
         auto it = options.calibration->hessians.find(job.name);
         if (it == options.calibration->hessians.end()) {
           results[j] = make_error("{}: no calibration Hessian for this layer", job.name);
           continue;
         }
-        results[j] = gptq_quantize(*job.source, schemes[j].format, schemes[j].activation, job.name, *it->second,
+        std::span<const double> hessian = *it->second;
+        std::vector<double> tied_hessian;
+        if (job.tied) {
+          // The table is also the embedding: its row error counts too (gptq.h).
+          tied_hessian = tied_table_hessian(hessian, job.source->cols, options.gptq.tied_identity_weight);
+          hessian = tied_hessian;
+          notes[j] = fmt::format("gptq on the classifier Hessian + {} x identity (the embedding's row error)",
+                                 options.gptq.tied_identity_weight);
+        }
+        results[j] = gptq_quantize(*job.source, schemes[j].format, schemes[j].activation, job.name, hessian,
                                    options.gptq);
         continue;
       }
       QuantizeOptions tensor_options;
       tensor_options.algorithm = options.algorithm;
       if (gptq) {
-        // GPTQ minimises a layer's output error; a table that is also read row by row
-        // (the embedding, or a tied lm_head) keeps the plain weight-error search instead.
+        // GPTQ minimises a layer's output error; an embedding table is read row by row,
+        // so it keeps the plain weight-error search.
         tensor_options.algorithm = QuantAlgorithm::kMse;
         notes[j] = "gptq does not apply to an embedding table: unweighted mse search";
       } else if (options.calibration != nullptr) {
@@ -137,7 +148,8 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
     made_with["calibration_tokens"] = options.calibration != nullptr ? options.calibration->tokens : 0;
     if (gptq) {
       made_with["gptq"] = {{"damp", options.gptq.damp}, {"block", options.gptq.block},
-                           {"act_order", options.gptq.act_order}};
+                           {"act_order", options.gptq.act_order},
+                           {"tied_identity_weight", options.gptq.tied_identity_weight}};
     }
   }
   model.recipe_json = made_with.dump();

@@ -164,14 +164,28 @@ TEST(Calibration, GptqQuantizesEveryLinearLayerAndNamesWhatItSkips) {
   auto report = quantize_model(model, *recipe, pool, {}, options);
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_EQ(report->algorithm, "gptq");
+  // The micro Llama ties its lm_head to the embedding: GPTQ runs on it with the tied
+  // Hessian, and the report says so.
+  ASSERT_TRUE(model.config.tied_embeddings);
   for (const TensorReport& t : report->tensors) {
-    const bool table = t.name == "embed_tokens" || t.note.find("tied") != std::string::npos;
-    EXPECT_EQ(t.note.find("gptq does not apply") != std::string::npos, table) << t.name << ": " << t.note;
+    EXPECT_EQ(t.note.find("classifier Hessian + 1 x identity") != std::string::npos, t.name == "lm_head")
+        << t.name << ": " << t.note;
   }
   const auto made_with = nlohmann::json::parse(model.recipe_json);
   EXPECT_EQ(made_with["algorithm"], "gptq");
   EXPECT_EQ(made_with["calibration_tokens"], 40);
   EXPECT_EQ(made_with["gptq"]["damp"], 0.01);
+
+  // An untied model's embedding table is not a layer: the unweighted search, named.
+  Model untied = make_synthetic_model(micro_test_config(Architecture::kQwen2), 9);
+  ASSERT_FALSE(untied.config.tied_embeddings);
+  auto untied_stats = collect_calibration(untied, calibration_tokens(untied.config.vocab_size, 40), calibration, pool, {});
+  ASSERT_TRUE(untied_stats.ok());
+  options.calibration = &*untied_stats;
+  auto untied_report = quantize_model(untied, *recipe, pool, {}, options);
+  ASSERT_TRUE(untied_report.ok()) << untied_report.error().message;
+  for (const TensorReport& t : untied_report->tensors)
+    EXPECT_EQ(t.note.find("gptq does not apply") != std::string::npos, t.name == "embed_tokens") << t.name;
 }
 
 }  // namespace

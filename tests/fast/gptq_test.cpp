@@ -169,5 +169,17 @@ TEST(Gptq, RefusesBadInputsWithTheRuleBroken) {
   EXPECT_NE(inf.error().message.find("weight [0][5]"), std::string::npos) << inf.error().message;
 }
 
+TEST(Gptq, TiedTableHessianAddsTheEmbeddingObjective) {
+  const Layer layer = make_layer(4, 12, 50, 8);
+  const std::vector<double> h = tied_table_hessian(layer.hessian, 12, 1.0);
+  double mean_diagonal = 0.0;
+  for (int i = 0; i < 12; ++i) mean_diagonal += h[static_cast<size_t>(i) * 13];
+  // The classifier part is scaled to a mean diagonal of 1, then 1 x identity is added.
+  EXPECT_NEAR(mean_diagonal / 12.0, 2.0, 1e-12);
+  for (int i = 0; i < 12; ++i)
+    for (int j = 0; j < 12; ++j)
+      if (i != j) EXPECT_EQ(h[static_cast<size_t>(i) * 12 + j], h[static_cast<size_t>(j) * 12 + i]);
+}
+
 }  // namespace
 }  // namespace nibble
