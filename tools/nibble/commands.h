@@ -21,6 +21,7 @@ Runner add_quantize(CLI::App& app);
 Runner add_export_gguf(CLI::App& app);
 Runner add_synth(CLI::App& app);
 Runner add_bench(CLI::App& app);
+Runner add_report(CLI::App& app);
 
 // Prints "nibble: error: <message>" to stderr and returns the exit code for failures.
 int report(const Error& error);

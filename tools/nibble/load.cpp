@@ -16,9 +16,9 @@ Result<std::string> calibration_path(const ModelArgs& args) {
   if (!args.calib.empty()) return args.calib;
   const char* models = std::getenv("NIBBLE_MODELS");
   if (models == nullptr || *models == '\0')
-    return make_error("--algo {} weighs error by calibration activations: give --calib FILE (or --calib none "
-                      "to weigh every channel alike), or set NIBBLE_MODELS to use its text/calibration.txt",
-                      args.algorithm);
+    return make_error("--algo {} weighs error by calibration activations: give --calib FILE{}, or set "
+                      "NIBBLE_MODELS to use its text/calibration.txt",
+                      args.algorithm, args.algorithm == "mse" ? " (or --calib none to weigh every channel alike)" : "");
   return std::string(models) + "/text/calibration.txt";
 }
 
@@ -35,11 +35,7 @@ std::function<void(int, int)> progress_bar(std::string what) {
   };
 }
 
-void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recipe_help) {
-  sub->add_option("--recipe", args.recipe, recipe_help);
-  sub->add_option("--algo", args.algorithm,
-                  "Quantization algorithm: rtn (round to nearest), mse (scale search) or gptq")
-      ->capture_default_str();
+void add_calibration_options(CLI::App* sub, ModelArgs& args) {
   sub->add_option("--calib", args.calib,
                   "Calibration text for --algo mse|gptq (default $NIBBLE_MODELS/text/calibration.txt; 'none': "
                   "unweighted mse)");
@@ -52,8 +48,35 @@ void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recip
   sub->add_flag("--act-order", args.gptq.act_order, "GPTQ: visit columns by decreasing Hessian diagonal");
 }
 
+void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recipe_help) {
+  sub->add_option("--recipe", args.recipe, recipe_help);
+  sub->add_option("--algo", args.algorithm,
+                  "Quantization algorithm: rtn (round to nearest), mse (scale search) or gptq")
+      ->capture_default_str();
+  add_calibration_options(sub, args);
+}
+
 bool needs_calibration(const ModelArgs& args) {
   return !args.recipe.empty() && (args.algorithm == "gptq" || (args.algorithm == "mse" && args.calib != "none"));
+}
+
+Result<std::optional<CalibrationStats>> calibrate_for_command(const Model& model, const ModelArgs& args,
+                                                              ThreadPool& pool) {
+  NIBBLE_ASSIGN_OR_RETURN(QuantAlgorithm algorithm, parse_algorithm(args.algorithm));
+  if (algorithm == QuantAlgorithm::kGptq && args.calib == "none")
+    return make_error("--algo gptq is driven by calibration activations; --calib none leaves it nothing to use");
+  if (!needs_calibration(args)) return std::optional<CalibrationStats>();
+  if (!model.tokenizer) return make_error("{}: calibration needs the model's tokenizer; give --tokenizer", model.path);
+  NIBBLE_ASSIGN_OR_RETURN(std::string path, calibration_path(args));
+  NIBBLE_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
+  NIBBLE_ASSIGN_OR_RETURN(std::vector<int> tokens, model.tokenizer->encode(text, /*add_bos=*/true));
+  CalibrationOptions calibration;
+  calibration.ctx = args.calib_ctx;
+  calibration.max_tokens = args.calib_tokens;
+  calibration.hessians = algorithm == QuantAlgorithm::kGptq;
+  auto collected = collect_calibration(model, tokens, calibration, pool, progress_bar("calibration chunks"));
+  if (!collected.ok()) return make_error("calibration on {}: {}", path, collected.error().message);
+  return std::optional<CalibrationStats>(std::move(*collected));
 }
 
 Result<QuantizationReport> quantize_for_command(Model& model, const ModelArgs& args, ThreadPool& pool,
@@ -62,23 +85,8 @@ Result<QuantizationReport> quantize_for_command(Model& model, const ModelArgs& a
   QuantizeModelOptions options;
   NIBBLE_ASSIGN_OR_RETURN(options.algorithm, parse_algorithm(args.algorithm));
   options.gptq = args.gptq;
-  CalibrationStats stats;
-  if (options.algorithm == QuantAlgorithm::kGptq && args.calib == "none")
-    return make_error("--algo gptq is driven by calibration activations; --calib none leaves it nothing to use");
-  if (needs_calibration(args)) {
-    if (!model.tokenizer) return make_error("{}: calibration needs the model's tokenizer; give --tokenizer", model.path);
-    NIBBLE_ASSIGN_OR_RETURN(std::string path, calibration_path(args));
-    NIBBLE_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
-    NIBBLE_ASSIGN_OR_RETURN(std::vector<int> tokens, model.tokenizer->encode(text, /*add_bos=*/true));
-    CalibrationOptions calibration;
-    calibration.ctx = args.calib_ctx;
-    calibration.max_tokens = args.calib_tokens;
-    calibration.hessians = options.algorithm == QuantAlgorithm::kGptq;
-    auto collected = collect_calibration(model, tokens, calibration, pool, progress_bar("calibration chunks"));
-    if (!collected.ok()) return make_error("calibration on {}: {}", path, collected.error().message);
-    stats = std::move(*collected);
-    options.calibration = &stats;
-  }
+  NIBBLE_ASSIGN_OR_RETURN(std::optional<CalibrationStats> stats, calibrate_for_command(model, args, pool));
+  if (stats) options.calibration = &*stats;
   return quantize_model(model, recipe, pool, on_tensor, options);
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -30,8 +31,9 @@ struct ModelArgs {
 // terminal; empty otherwise.
 std::function<void(int, int)> progress_bar(std::string what);
 
-// Registers --recipe (with `recipe_help`), --algo, --calib, --calib-tokens, --calib-ctx, --damp and
-// --act-order.
+// Registers --calib, --calib-tokens, --calib-ctx, --damp and --act-order.
+void add_calibration_options(CLI::App* sub, ModelArgs& args);
+// Registers --recipe (with `recipe_help`), --algo and the calibration options.
 void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recipe_help);
 
 // Quantizes `model` (float) with args.recipe and args.algorithm; for mse and gptq, the
@@ -39,6 +41,11 @@ void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recip
 // first.
 Result<QuantizationReport> quantize_for_command(Model& model, const ModelArgs& args, ThreadPool& pool,
                                                 const std::function<void(int, int)>& on_tensor);
+
+// The calibration statistics args.algorithm needs (Hessians for gptq), from args.calib on
+// `model` (float); empty for rtn and for mse with --calib none.
+Result<std::optional<CalibrationStats>> calibrate_for_command(const Model& model, const ModelArgs& args,
+                                                              ThreadPool& pool);
 
 // Loads and, when args.recipe is set, quantizes. `report` (may be null) receives the
 // quantization report.

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   runners["export-gguf"] = nibble::cli::add_export_gguf(app);
   runners["synth"] = nibble::cli::add_synth(app);
   runners["bench"] = nibble::cli::add_bench(app);
+  runners["report"] = nibble::cli::add_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
