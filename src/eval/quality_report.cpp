@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -65,14 +66,30 @@ std::string ppl_chart(const QualityReport& r) {
                      (top + height - bottom) / 2);
   svg += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"#555\" stroke-dasharray=\"5 4\"/>\n",
                      left, width - right, py(r.float_ppl));
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">float32 {}</text>\n",
-                     width - right - 4, py(r.float_ppl) - 4, number(r.float_ppl, 3));
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\">float32 {}</text>\n", left + 4,
+                     py(r.float_ppl) - 4, number(r.float_ppl, 3));
+  // Configurations of equal size and near-equal perplexity would print their labels on
+  // top of each other: each label moves down until it clears the ones already placed.
+  std::vector<std::pair<double, double>> placed;
   for (const ConfigQuality& c : r.configs) {
+    double label_y = py(c.ppl) + 3;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const auto& [x, y] : placed) {
+        if (std::fabs(x - px(c.bits_per_weight)) < 90 && std::fabs(y - label_y) < 11) {
+          label_y = y + 11;
+          moved = true;
+        }
+      }
+    }
+    placed.emplace_back(px(c.bits_per_weight), label_y);
     svg += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"><title>{} {}: {} bpw, ppl {}</title></circle>\n",
                        px(c.bits_per_weight), py(c.ppl), algorithm_colour(c.algorithm), html_escape(c.preset),
                        html_escape(c.algorithm), number(c.bits_per_weight, 3), number(c.ppl, 4));
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\">{} {}</text>\n", px(c.bits_per_weight) + 7,
-                       py(c.ppl) + 3, html_escape(c.preset), html_escape(c.algorithm));
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"{}\">{} {}</text>\n",
+                       px(c.bits_per_weight) + (px(c.bits_per_weight) > width / 2 ? -7 : 7), label_y,
+                       px(c.bits_per_weight) > width / 2 ? "end" : "start", html_escape(c.preset),
+                       html_escape(c.algorithm));
   }
   return svg + "</svg>\n";
 }

@@ -65,8 +65,19 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
   // Tensors are quantized one after another, each with the pool over its rows... except
   // that quantize_matrix is serial; tensors are independent, so run them in parallel.
   const bool gptq = options.algorithm == QuantAlgorithm::kGptq;
-  if (gptq && (options.calibration == nullptr || options.calibration->hessians.empty()))
-    return make_error("{}: --algo gptq needs calibration statistics with each layer's Hessian", model.path);
+  const bool awq = options.algorithm == QuantAlgorithm::kAwq;
+  if ((gptq || awq) && (options.calibration == nullptr || options.calibration->hessians.empty()))
+    return make_error("{}: --algo {} needs calibration statistics with each layer's Hessian", model.path,
+                      report.algorithm);
+  // AWQ rescales the float model first; the scale search that follows then sees the
+  // rescaled channels' statistics.
+  const CalibrationStats* calibration = options.calibration;
+  CalibrationStats awq_stats;
+  if (awq) {
+    awq_stats = *options.calibration;
+    NIBBLE_ASSIGN_OR_RETURN(report.awq_pairs, apply_awq(model, recipe, awq_stats, options.awq));
+    calibration = &awq_stats;
+  }
   std::vector<Result<QuantizedMatrix>> results(jobs.size(), Error{"not run"});
   std::vector<TensorScheme> schemes(jobs.size());
   std::vector<std::string> notes(jobs.size());
@@ -96,15 +107,15 @@ Result<QuantizationReport> quantize_model(Model& model, const Recipe& recipe, Th
         continue;
       }
       QuantizeOptions tensor_options;
-      tensor_options.algorithm = options.algorithm;
+      tensor_options.algorithm = awq ? QuantAlgorithm::kMse : options.algorithm;
       if (gptq) {
         // GPTQ minimises a layer's output error; an embedding table is read row by row,
         // so it keeps the plain weight-error search.
         tensor_options.algorithm = QuantAlgorithm::kMse;
         notes[j] = "gptq does not apply to an embedding table: unweighted mse search";
-      } else if (options.calibration != nullptr) {
-        auto it = options.calibration->importance.find(job.name);
-        if (it != options.calibration->importance.end()) tensor_options.importance = it->second;
+      } else if (calibration != nullptr) {
+        auto it = calibration->importance.find(job.name);
+        if (it != calibration->importance.end()) tensor_options.importance = it->second;
       }
       results[j] = quantize_matrix(*job.source, schemes[j].format, schemes[j].activation, job.name, tensor_options);
     }

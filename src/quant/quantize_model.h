@@ -10,6 +10,7 @@
 #include "model/model.h"
 #include "quant/algorithm.h"
 #include "quant/calibration.h"
+#include "quant/awq.h"
 #include "quant/gptq.h"
 #include "quant/recipe.h"
 
@@ -29,7 +30,8 @@ struct TensorReport {
 
 struct QuantizationReport {
   std::string recipe;
-  std::string algorithm;  // rtn, mse, gptq
+  std::string algorithm;  // rtn, mse, gptq, awq
+  std::vector<AwqPair> awq_pairs;  // awq: every producer -> consumers pair, scaled or skipped
   std::vector<TensorReport> tensors;
   int64_t total_weights = 0;   // over the matrices listed
   uint64_t total_bytes = 0;
@@ -42,10 +44,11 @@ struct QuantizeModelOptions {
   QuantAlgorithm algorithm = QuantAlgorithm::kRtn;
   // kMse: each linear layer's error is weighed by its importance vector; null (or a
   // layer missing from the map, like the embedding table) weighs every channel alike.
-  // kGptq: required, with Hessians; the tensors GPTQ does not apply to (the embedding
-  // table, a tied lm_head) get the unweighted scale search, and the report says so.
+  // kGptq, kAwq: required, with Hessians (AWQ then runs kMse on the rescaled statistics).
+  // kGptq: the embedding table gets the unweighted scale search, and the report says so.
   const CalibrationStats* calibration = nullptr;
   GptqOptions gptq;
+  AwqOptions awq;
 };
 
 // Replaces the float matrices of `model` by quantized ones (norm gains and biases stay

@@ -105,7 +105,7 @@ TEST(Cli, ErrorsAreMessagesWithNonZeroExit) {
            " --ctx 512", "exceeds the model's context of 256"},
       {"perplexity -m " + tiny_llama() + " -f " + shell_quote(model_path("text/indomain-valid-a.txt")) +
            " --kl-ref " + shell_quote(model_path("stories260K/stories260K.bin")), "vocab_size 512"},
-      {"quantize -m " + tiny_llama() + " --recipe q4_g32 --algo awq", "is not one of rtn, mse, gptq"},
+      {"quantize -m " + tiny_llama() + " --recipe q4_g32 --algo gtpq", "is not one of rtn, mse, gptq, awq"},
       {"quantize -m " + tiny_llama() + " --recipe q4_g32 --algo gptq --calib none", "--calib none leaves"},
       {"quantize -m " + tiny_llama() + " --recipe q4_g32 --algo mse --calib " + shell_quote(dir + "/no-calib.txt"),
        "no-calib.txt"},

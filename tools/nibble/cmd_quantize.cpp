@@ -23,8 +23,17 @@ nlohmann::json report_json(const QuantizationReport& report) {
     tensors.push_back({{"name", t.name}, {"scheme", t.scheme}, {"bits", t.bits}, {"group", t.group},
                        {"ragged", t.ragged}, {"rel_rms_error", t.rel_rms_error}, {"weights", t.weights},
                        {"bytes", t.bytes}, {"note", t.note}});
-  return {{"recipe", report.recipe}, {"algorithm", report.algorithm}, {"tensors", tensors}, {"total_weights", report.total_weights},
-          {"total_bytes", report.total_bytes}, {"bits_per_weight", report.bits_per_weight()}};
+  nlohmann::json out = {{"recipe", report.recipe},        {"algorithm", report.algorithm},
+                        {"tensors", tensors},              {"total_weights", report.total_weights},
+                        {"total_bytes", report.total_bytes}, {"bits_per_weight", report.bits_per_weight()}};
+  if (!report.awq_pairs.empty()) {
+    nlohmann::json pairs = nlohmann::json::array();
+    for (const AwqPair& p : report.awq_pairs)
+      pairs.push_back({{"producer", p.producer}, {"layers", p.layers}, {"alpha", p.alpha},
+                       {"error_before", p.error_before}, {"error_after", p.error_after}, {"skipped", p.skipped}});
+    out["awq"] = pairs;
+  }
+  return out;
 }
 
 void print_table(const QuantizationReport& report) {
@@ -39,6 +48,16 @@ void print_table(const QuantizationReport& report) {
               static_cast<long long>(report.total_weights), static_cast<unsigned long long>(report.total_bytes),
               report.bits_per_weight(), report.recipe.c_str());
   std::printf("algorithm: %s\n", report.algorithm.c_str());
+  for (const AwqPair& p : report.awq_pairs) {
+    std::string layers;
+    for (const std::string& l : p.layers) layers += (layers.empty() ? "" : ", ") + l;
+    if (!p.skipped.empty()) {
+      std::printf("awq: %s -> %s skipped: %s\n", p.producer.c_str(), layers.c_str(), p.skipped.c_str());
+    } else {
+      std::printf("awq: %s -> %s alpha %.2f, output error %.6g -> %.6g\n", p.producer.c_str(), layers.c_str(),
+                  p.alpha, p.error_before, p.error_after);
+    }
+  }
 }
 
 int run_quantize(const QuantizeArgs& args) {

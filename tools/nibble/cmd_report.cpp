@@ -42,10 +42,10 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
   if (presets.empty() || algorithms.empty())
     return make_error("--presets and --algos each need at least one name, got '{}' and '{}'", args.presets,
                       args.algorithms);
-  bool wants_gptq = false, wants_calibration = false;
+  bool wants_hessians = false, wants_calibration = false;
   for (const std::string& a : algorithms) {
     NIBBLE_ASSIGN_OR_RETURN(QuantAlgorithm algorithm, parse_algorithm(a));
-    wants_gptq |= algorithm == QuantAlgorithm::kGptq;
+    wants_hessians |= algorithm == QuantAlgorithm::kGptq || algorithm == QuantAlgorithm::kAwq;
     wants_calibration |= algorithm != QuantAlgorithm::kRtn;
   }
   for (const std::string& p : presets) NIBBLE_CHECK_OK(resolve_recipe(p));  // a typo fails before any work
@@ -57,10 +57,10 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
   NIBBLE_ASSIGN_OR_RETURN(std::string text, read_text_file(args.text_path));
   NIBBLE_ASSIGN_OR_RETURN(std::vector<int> tokens, reference.tokenizer->encode(text, /*add_bos=*/true));
 
-  // One calibration pass serves every configuration (with Hessians when gptq is asked).
+  // One calibration pass serves every configuration (with Hessians for gptq and awq).
   ModelArgs calibration_args = args.model_args;
   calibration_args.recipe = presets.front();
-  calibration_args.algorithm = wants_gptq ? "gptq" : wants_calibration ? "mse" : "rtn";
+  calibration_args.algorithm = wants_hessians ? "gptq" : wants_calibration ? "mse" : "rtn";
   NIBBLE_ASSIGN_OR_RETURN(std::optional<CalibrationStats> stats,
                           calibrate_for_command(reference, calibration_args, pool));
 
@@ -140,7 +140,7 @@ Runner add_report(CLI::App& app) {
   sub->add_option("-f,--file", args->text_path, "Evaluation text (never the calibration text)")->required();
   sub->add_option("-o,--output", args->output, "HTML file to write")->required();
   sub->add_option("--presets", args->presets, "Comma-separated recipes")->capture_default_str();
-  sub->add_option("--algos", args->algorithms, "Comma-separated algorithms (rtn, mse, gptq)")->capture_default_str();
+  sub->add_option("--algos", args->algorithms, "Comma-separated algorithms (rtn, mse, gptq, awq)")->capture_default_str();
   sub->add_option("--ctx", args->ctx, "Tokens per evaluation chunk")->capture_default_str()->check(CLI::Range(4, 1 << 20));
   sub->add_option("--chunks", args->chunks, "Evaluate only the first N chunks (0 = all)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);

@@ -37,7 +37,7 @@ std::function<void(int, int)> progress_bar(std::string what) {
 
 void add_calibration_options(CLI::App* sub, ModelArgs& args) {
   sub->add_option("--calib", args.calib,
-                  "Calibration text for --algo mse|gptq (default $NIBBLE_MODELS/text/calibration.txt; 'none': "
+                  "Calibration text for --algo mse|gptq|awq (default $NIBBLE_MODELS/text/calibration.txt; 'none': "
                   "unweighted mse)");
   sub->add_option("--calib-tokens", args.calib_tokens, "Calibration tokens used (0 = the whole text)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -51,20 +51,23 @@ void add_calibration_options(CLI::App* sub, ModelArgs& args) {
 void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recipe_help) {
   sub->add_option("--recipe", args.recipe, recipe_help);
   sub->add_option("--algo", args.algorithm,
-                  "Quantization algorithm: rtn (round to nearest), mse (scale search) or gptq")
+                  "Quantization algorithm: rtn (round to nearest), mse (scale search), gptq or awq")
       ->capture_default_str();
   add_calibration_options(sub, args);
 }
 
 bool needs_calibration(const ModelArgs& args) {
-  return !args.recipe.empty() && (args.algorithm == "gptq" || (args.algorithm == "mse" && args.calib != "none"));
+  return !args.recipe.empty() &&
+         (args.algorithm == "gptq" || args.algorithm == "awq" || (args.algorithm == "mse" && args.calib != "none"));
 }
 
 Result<std::optional<CalibrationStats>> calibrate_for_command(const Model& model, const ModelArgs& args,
                                                               ThreadPool& pool) {
   NIBBLE_ASSIGN_OR_RETURN(QuantAlgorithm algorithm, parse_algorithm(args.algorithm));
-  if (algorithm == QuantAlgorithm::kGptq && args.calib == "none")
-    return make_error("--algo gptq is driven by calibration activations; --calib none leaves it nothing to use");
+  const bool hessians = algorithm == QuantAlgorithm::kGptq || algorithm == QuantAlgorithm::kAwq;
+  if (hessians && args.calib == "none")
+    return make_error("--algo {} is driven by calibration activations; --calib none leaves it nothing to use",
+                      args.algorithm);
   if (!needs_calibration(args)) return std::optional<CalibrationStats>();
   if (!model.tokenizer) return make_error("{}: calibration needs the model's tokenizer; give --tokenizer", model.path);
   NIBBLE_ASSIGN_OR_RETURN(std::string path, calibration_path(args));
@@ -73,7 +76,7 @@ Result<std::optional<CalibrationStats>> calibrate_for_command(const Model& model
   CalibrationOptions calibration;
   calibration.ctx = args.calib_ctx;
   calibration.max_tokens = args.calib_tokens;
-  calibration.hessians = algorithm == QuantAlgorithm::kGptq;
+  calibration.hessians = hessians;
   auto collected = collect_calibration(model, tokens, calibration, pool, progress_bar("calibration chunks"));
   if (!collected.ok()) return make_error("calibration on {}: {}", path, collected.error().message);
   return std::optional<CalibrationStats>(std::move(*collected));
