@@ -17,6 +17,7 @@ const char* algorithm_colour(const std::string& algorithm) {
   if (algorithm == "rtn") return "#d62728";
   if (algorithm == "mse") return "#1f77b4";
   if (algorithm == "gptq") return "#2ca02c";
+  if (algorithm == "awq") return "#9467bd";
   return "#7f7f7f";
 }
 
