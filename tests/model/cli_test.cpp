@@ -111,6 +111,9 @@ TEST(Cli, ErrorsAreMessagesWithNonZeroExit) {
        "no-calib.txt"},
       {"report -m " + tiny_llama() + " -f " + shell_quote(model_path("text/indomain-valid-a.txt")) + " -o " +
            shell_quote(dir + "/r.html") + " --presets q4_g32,q5_bogus", "q5_bogus"},
+      {"report -m " + tiny_llama() + " -f " + shell_quote(model_path("text/calibration.txt")) + " --calib " +
+           shell_quote(model_path("text/calibration.txt")) + " -o " + shell_quote(dir + "/r.html"),
+       "is the calibration text"},
   };
   for (const auto& c : cases) {
     auto run = run_nibble(c.args);

@@ -1,6 +1,8 @@
 // nibble report: quantize one float model with every preset x algorithm asked for,
 // measure each against the float model on a text, and write the HTML quality report.
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <sstream>
 
@@ -57,6 +59,13 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
   NIBBLE_ASSIGN_OR_RETURN(std::string text, read_text_file(args.text_path));
   NIBBLE_ASSIGN_OR_RETURN(std::vector<int> tokens, reference.tokenizer->encode(text, /*add_bos=*/true));
 
+  const std::string calibration_file = args.model_args.calib.empty() && std::getenv("NIBBLE_MODELS")
+                                           ? std::string(std::getenv("NIBBLE_MODELS")) + "/text/calibration.txt"
+                                           : args.model_args.calib;
+  std::error_code same_error;
+  if (wants_calibration && std::filesystem::equivalent(args.text_path, calibration_file, same_error))
+    return make_error("the evaluation text {} is the calibration text; measure on text the algorithms did not see",
+                      args.text_path);
   // One calibration pass serves every configuration (with Hessians for gptq and awq).
   ModelArgs calibration_args = args.model_args;
   calibration_args.recipe = presets.front();
@@ -68,10 +77,7 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
   report.model = args.model_args.path;
   report.text = args.text_path;
   report.ctx = args.ctx;
-  report.calibration = stats ? fmt::format("{} tokens of {}", stats->tokens,
-                                           args.model_args.calib.empty() ? "$NIBBLE_MODELS/text/calibration.txt"
-                                                                         : args.model_args.calib)
-                             : "none";
+  report.calibration = stats ? fmt::format("{} tokens of {}", stats->tokens, calibration_file) : "none";
   const int total = static_cast<int>(presets.size() * algorithms.size());
   int done = 0;
   for (const std::string& preset : presets) {
