@@ -21,6 +21,12 @@ struct Consumer {
   Linear* linear;
 };
 
+// W := W diag(s): the consumer side of a fold.
+void scale_columns(DenseMatrix& w, const std::vector<double>& s) {
+  for (int r = 0; r < w.rows; ++r)
+    for (int i = 0; i < w.cols; ++i) w.row(r)[i] = static_cast<float>(w.row(r)[i] * s[static_cast<size_t>(i)]);
+}
+
 // tr((W - Q(W diag s) / s) H (...)^T): the layer-output error on the calibration inputs
 // (per token) when the scaled matrix is quantized with `format`.
 double scaled_output_error(const DenseMatrix& w, const TensorScheme& scheme, const std::vector<double>& s,
@@ -29,8 +35,7 @@ double scaled_output_error(const DenseMatrix& w, const TensorScheme& scheme, con
   scaled.rows = w.rows;
   scaled.cols = w.cols;
   scaled.data = std::vector<float>(w.data.begin(), w.data.end());
-  for (int r = 0; r < w.rows; ++r)
-    for (int i = 0; i < w.cols; ++i) scaled.row(r)[i] = static_cast<float>(w.row(r)[i] * s[static_cast<size_t>(i)]);
+  scale_columns(scaled, s);
   auto q = quantize_matrix(scaled, scheme.format, scheme.activation, name);
   if (!q.ok()) return std::numeric_limits<double>::infinity();
   Matrix delta(w.rows, w.cols);
@@ -87,11 +92,7 @@ class PairScaler {
       }
     }
     if (pair.alpha == 0.0) return pair;
-    for (const Consumer& c : consumers) {
-      DenseMatrix& w = c.linear->weight;
-      for (int r = 0; r < w.rows; ++r)
-        for (int i = 0; i < w.cols; ++i) w.row(r)[i] = static_cast<float>(w.row(r)[i] * best[static_cast<size_t>(i)]);
-    }
+    for (const Consumer& c : consumers) scale_columns(c.linear->weight, best);
     fold(best);
     rescale_statistics(consumers, best);
     return pair;

@@ -1,7 +1,6 @@
 // nibble report: quantize one float model with every preset x algorithm asked for,
 // measure each against the float model on a text, and write the HTML quality report.
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <cstdio>
 #include <sstream>
@@ -59,17 +58,18 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
   NIBBLE_ASSIGN_OR_RETURN(std::string text, read_text_file(args.text_path));
   NIBBLE_ASSIGN_OR_RETURN(std::vector<int> tokens, reference.tokenizer->encode(text, /*add_bos=*/true));
 
-  const std::string calibration_file = args.model_args.calib.empty() && std::getenv("NIBBLE_MODELS")
-                                           ? std::string(std::getenv("NIBBLE_MODELS")) + "/text/calibration.txt"
-                                           : args.model_args.calib;
-  std::error_code same_error;
-  if (wants_calibration && std::filesystem::equivalent(args.text_path, calibration_file, same_error))
-    return make_error("the evaluation text {} is the calibration text; measure on text the algorithms did not see",
-                      args.text_path);
   // One calibration pass serves every configuration (with Hessians for gptq and awq).
   ModelArgs calibration_args = args.model_args;
   calibration_args.recipe = presets.front();
   calibration_args.algorithm = wants_hessians ? "gptq" : wants_calibration ? "mse" : "rtn";
+  std::string calibration_file = "none";
+  if (needs_calibration(calibration_args)) {
+    NIBBLE_ASSIGN_OR_RETURN(calibration_file, calibration_path(calibration_args));
+    std::error_code same_error;
+    if (std::filesystem::equivalent(args.text_path, calibration_file, same_error))
+      return make_error("the evaluation text {} is the calibration text; measure on text the algorithms did not see",
+                        args.text_path);
+  }
   NIBBLE_ASSIGN_OR_RETURN(std::optional<CalibrationStats> stats,
                           calibrate_for_command(reference, calibration_args, pool));
 

@@ -10,20 +10,6 @@
 
 namespace nibble::cli {
 
-namespace {
-
-Result<std::string> calibration_path(const ModelArgs& args) {
-  if (!args.calib.empty()) return args.calib;
-  const char* models = std::getenv("NIBBLE_MODELS");
-  if (models == nullptr || *models == '\0')
-    return make_error("--algo {} weighs error by calibration activations: give --calib FILE{}, or set "
-                      "NIBBLE_MODELS to use its text/calibration.txt",
-                      args.algorithm, args.algorithm == "mse" ? " (or --calib none to weigh every channel alike)" : "");
-  return std::string(models) + "/text/calibration.txt";
-}
-
-}  // namespace
-
 std::function<void(int, int)> progress_bar(std::string what) {
   if (isatty(STDERR_FILENO) == 0) return {};
   return [what = std::move(what)](int done, int total) {
@@ -33,6 +19,16 @@ std::function<void(int, int)> progress_bar(std::string what) {
                  total, what.c_str());
     if (done == total) std::fprintf(stderr, "\n");
   };
+}
+
+Result<std::string> calibration_path(const ModelArgs& args) {
+  if (!args.calib.empty()) return args.calib;
+  const char* models = std::getenv("NIBBLE_MODELS");
+  if (models == nullptr || *models == '\0')
+    return make_error("--algo {} weighs error by calibration activations: give --calib FILE{}, or set "
+                      "NIBBLE_MODELS to use its text/calibration.txt",
+                      args.algorithm, args.algorithm == "mse" ? " (or --calib none to weigh every channel alike)" : "");
+  return std::string(models) + "/text/calibration.txt";
 }
 
 void add_calibration_options(CLI::App* sub, ModelArgs& args) {

@@ -42,6 +42,10 @@ void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recip
 Result<QuantizationReport> quantize_for_command(Model& model, const ModelArgs& args, ThreadPool& pool,
                                                 const std::function<void(int, int)>& on_tensor);
 
+// The calibration text args names: --calib, else $NIBBLE_MODELS/text/calibration.txt
+// (an error when neither is set).
+Result<std::string> calibration_path(const ModelArgs& args);
+
 // The calibration statistics args.algorithm needs (Hessians for gptq), from args.calib on
 // `model` (float); empty for rtn and for mse with --calib none.
 Result<std::optional<CalibrationStats>> calibrate_for_command(const Model& model, const ModelArgs& args,
