@@ -48,6 +48,17 @@ Result<PerplexityResult> evaluate_perplexity(const Model& model, const Model* re
                                              const PerplexityOptions& options, ThreadPool& pool,
                                              const std::function<void(int, int)>& on_chunk);
 
+// Scores every model in `models` on the same chunks; the reference (when not null) runs
+// once per chunk and serves them all, so N models cost N + 1 forward passes instead of 2N.
+// Each result is bit-identical to evaluate_perplexity on that model alone. All models
+// (and the reference) must share the vocabulary; all are held in memory at once.
+Result<std::vector<PerplexityResult>> evaluate_perplexity_many(std::span<const Model* const> models,
+                                                               const Model* reference,
+                                                               std::span<const int> tokens,
+                                                               const PerplexityOptions& options,
+                                                               ThreadPool& pool,
+                                                               const std::function<void(int, int)>& on_chunk);
+
 // log-softmax of `logits` at `index`, accumulated in double (llama.cpp does the same).
 double log_softmax_at(const float* logits, int n, int index);
 

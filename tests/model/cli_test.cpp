@@ -1,5 +1,7 @@
 // The CLI contract (README "CLI"): JSON keys, exit codes and error messages.
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -60,6 +62,28 @@ TEST(Cli, PerplexityJsonAndKlAgainstItself) {
   EXPECT_NEAR(json["ppl"].get<double>(), std::exp(json["nll"].get<double>()), 1e-9);
 }
 
+
+TEST(Cli, PerplexityScoresFurtherModelsInTheSamePassOneJsonLineEach) {
+  NIBBLE_REQUIRE_MODELS();
+  const std::string hf = shell_quote(model_path("tiny-llama-8m/hf"));
+  auto run = run_nibble("perplexity -m " + tiny_llama() + " --also " + hf + " -f " +
+                        shell_quote(model_path("text/indomain-valid-a.txt")) + " --ctx 128 --chunks 3 --kl-ref " +
+                        tiny_llama() + " --json");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::istringstream lines(run.out);
+  std::vector<nlohmann::json> results;
+  for (std::string line; std::getline(lines, line);) results.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(results.size(), 2u) << run.out;
+  EXPECT_EQ(results[0]["model"], model_path("tiny-llama-8m/model.bin"));
+  EXPECT_EQ(results[1]["model"], model_path("tiny-llama-8m/hf"));
+  // The first model is its own reference: identical logits, so the KL is exactly 0.
+  EXPECT_EQ(results[0]["kld"].get<double>(), 0.0);
+  EXPECT_EQ(results[0]["ppl"], results[0]["ref_ppl"]);
+  // The second is the same weights in another layout: equal up to float rounding.
+  EXPECT_LT(results[1]["kld"].get<double>(), 1e-6);
+  EXPECT_EQ(results[1]["ref_ppl"], results[0]["ref_ppl"]);
+  EXPECT_EQ(results[1]["tokens_scored"].get<int>(), 3 * 63);
+}
 TEST(Cli, InspectListsTensorsAndConfig) {
   NIBBLE_REQUIRE_MODELS();
   auto run = run_nibble("inspect -m " + shell_quote(model_path("tiny-qwen2-7m/hf-bf16-sharded")) + " --json");

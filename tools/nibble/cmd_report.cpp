@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <cstdio>
 #include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -78,8 +79,11 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
   report.text = args.text_path;
   report.ctx = args.ctx;
   report.calibration = stats ? fmt::format("{} tokens of {}", stats->tokens, calibration_file) : "none";
+  // Quantize every configuration first, then score them all in one pass over the text:
+  // the float reference runs once per chunk instead of once per configuration (every
+  // quantized model is held in memory meanwhile).
   const int total = static_cast<int>(presets.size() * algorithms.size());
-  int done = 0;
+  std::vector<Model> models;
   for (const std::string& preset : presets) {
     NIBBLE_ASSIGN_OR_RETURN(Recipe recipe, resolve_recipe(preset));
     for (const std::string& a : algorithms) {
@@ -93,30 +97,37 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
       if (options.algorithm != QuantAlgorithm::kRtn && stats) options.calibration = &*stats;
       const auto start = std::chrono::steady_clock::now();
       NIBBLE_ASSIGN_OR_RETURN(QuantizationReport quantized, quantize_model(model, recipe, pool, {}, options));
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      NIBBLE_ASSIGN_OR_RETURN(PerplexityResult measured,
-                              evaluate_perplexity(model, &reference, tokens, PerplexityOptions{args.ctx, args.chunks},
-                                                  pool, {}));
       ConfigQuality config;
       config.preset = preset;
       config.algorithm = a;
       config.bits_per_weight = quantized.bits_per_weight();
-      config.quantize_seconds = seconds;
-      config.ppl = measured.ppl;
-      config.ppl_stderr = measured.ppl_stderr;
-      config.kld = measured.kl->kld_mean;
-      config.kld_p99 = measured.kl->kld_p99;
-      config.same_top = measured.kl->same_top;
+      config.quantize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       for (const TensorReport& t : quantized.tensors) config.layers.push_back({t.name, t.scheme, t.rel_rms_error});
-      report.float_ppl = measured.kl->ref_ppl;
-      report.chunks = measured.chunks;
-      report.tokens_scored = measured.tokens_scored;
-      std::fprintf(stderr, "[%d/%d] %s %s: %.3f bits/weight, ppl %.4f, KL %.6f, same top %.2f%%, quantize %.2f s\n",
-                   ++done, total, preset.c_str(), a.c_str(), config.bits_per_weight, config.ppl, config.kld,
-                   100.0 * config.same_top, seconds);
+      std::fprintf(stderr, "[%d/%d] %s %s: %.3f bits/weight, quantized in %.2f s\n",
+                   static_cast<int>(models.size()) + 1, total, preset.c_str(), a.c_str(), config.bits_per_weight,
+                   config.quantize_seconds);
       report.configs.push_back(std::move(config));
+      models.push_back(std::move(model));
     }
   }
+  std::vector<const Model*> scored;
+  for (const Model& model : models) scored.push_back(&model);
+  NIBBLE_ASSIGN_OR_RETURN(std::vector<PerplexityResult> measured,
+                          evaluate_perplexity_many(scored, &reference, tokens, PerplexityOptions{args.ctx, args.chunks},
+                                                   pool, {}));
+  for (size_t i = 0; i < measured.size(); ++i) {
+    ConfigQuality& config = report.configs[i];
+    config.ppl = measured[i].ppl;
+    config.ppl_stderr = measured[i].ppl_stderr;
+    config.kld = measured[i].kl->kld_mean;
+    config.kld_p99 = measured[i].kl->kld_p99;
+    config.same_top = measured[i].kl->same_top;
+    std::fprintf(stderr, "%s %s: ppl %.4f, KL %.6f, same top %.2f%%\n", config.preset.c_str(),
+                 config.algorithm.c_str(), config.ppl, config.kld, 100.0 * config.same_top);
+  }
+  report.float_ppl = measured.front().kl->ref_ppl;
+  report.chunks = measured.front().chunks;
+  report.tokens_scored = measured.front().tokens_scored;
   return report;
 }
 
@@ -145,7 +156,7 @@ Runner add_report(CLI::App& app) {
   sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file (default: found next to the model)");
   sub->add_option("-f,--file", args->text_path, "Evaluation text (never the calibration text)")->required();
   sub->add_option("-o,--output", args->output, "HTML file to write")->required();
-  sub->add_option("--presets", args->presets, "Comma-separated recipes")->capture_default_str();
+  sub->add_option("--presets", args->presets, "Comma-separated recipes (every configuration is held in memory while the text is scored)")->capture_default_str();
   sub->add_option("--algos", args->algorithms, "Comma-separated algorithms (rtn, mse, gptq, awq)")->capture_default_str();
   sub->add_option("--ctx", args->ctx, "Tokens per evaluation chunk")->capture_default_str()->check(CLI::Range(4, 1 << 20));
   sub->add_option("--chunks", args->chunks, "Evaluate only the first N chunks (0 = all)")
