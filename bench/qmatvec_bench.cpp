@@ -86,8 +86,7 @@ void run(benchmark::State& state, const KernelTable* table, Scheme scheme, Shape
 }
 
 void register_all() {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2}) {
-    if (!cpu_supports(isa)) continue;
+  for (Isa isa : supported_isas()) {
     const KernelTable* table = *kernel_table_for(isa);
     for (const Scheme& scheme : kSchemes) {
       for (Shape shape : kShapes) {

@@ -7,25 +7,40 @@
 
 #include "kernels/avx2/f32_avx2.h"
 #include "kernels/avx2/qlinear_avx2.h"
+#include "kernels/avx512/f32_avx512.h"
+#include "kernels/avx512/qlinear_avx512.h"
 #include "kernels/scalar/f32_scalar.h"
 #include "kernels/scalar/qlinear_scalar.h"
 
 namespace nibble {
 
-const char* isa_name(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "scalar"; }
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
 
 namespace {
 
-// XCR0 bits 1 (SSE) and 2 (AVX/YMM) must both be set by the OS before AVX code may run.
-bool os_saves_ymm() {
+// The register state the OS saves and restores (XCR0), or 0 without OSXSAVE.
+unsigned os_saved_state() {
   unsigned eax, ebx, ecx, edx;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
   bool osxsave = (ecx & (1u << 27)) != 0;
-  if (!osxsave) return false;
+  if (!osxsave) return 0;
   unsigned xcr0_lo, xcr0_hi;
   __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  return (xcr0_lo & 0x6u) == 0x6u;
+  return xcr0_lo;
 }
+
+// XCR0 bits 1 (SSE) and 2 (AVX/YMM) must both be set by the OS before AVX code may run.
+bool os_saves_ymm() { return (os_saved_state() & 0x6u) == 0x6u; }
+
+// AVX-512 also needs bits 5 (opmask), 6 (upper halves of ZMM0-15) and 7 (ZMM16-31).
+bool os_saves_zmm() { return (os_saved_state() & 0xe6u) == 0xe6u; }
 
 bool cpu_has_avx2_fma() {
   unsigned eax, ebx, ecx, edx;
@@ -36,6 +51,16 @@ bool cpu_has_avx2_fma() {
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
   bool avx2 = (ebx & (1u << 5)) != 0;
   return fma && avx && f16c && avx2 && os_saves_ymm();
+}
+
+// F, DQ, BW, VL and VNNI (what src/kernels/avx512/ is compiled for), on top of AVX2.
+bool cpu_has_avx512() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool f = (ebx & (1u << 16)) != 0, dq = (ebx & (1u << 17)) != 0;
+  const bool bw = (ebx & (1u << 30)) != 0, vl = (ebx & (1u << 31)) != 0;
+  const bool vnni = (ecx & (1u << 11)) != 0;
+  return f && dq && bw && vl && vnni && cpu_has_avx2_fma() && os_saves_zmm();
 }
 
 constexpr KernelTable kScalarTable{
@@ -57,8 +82,20 @@ constexpr KernelTable kAvx2Table{
     .qlinear_wf = &avx2::qlinear_wf,
 };
 
+// AVX-512 so far has its own dot_f32 and weight-only kernel; the other entries are the
+// AVX2 kernels (an AVX-512 CPU runs them), whose guarantees hold unchanged.
+constexpr KernelTable kAvx512Table{
+    .isa = Isa::kAvx512,
+    .dot_f32 = &avx512::dot_f32,
+    .attention_scores = &avx2::attention_scores,
+    .attention_values = &avx2::attention_values,
+    .quantize_activation_row = &avx2::quantize_activation_row,
+    .qlinear_a8 = &avx2::qlinear_a8,
+    .qlinear_wf = &avx512::qlinear_wf,
+};
+
 const KernelTable* choose_table() {
-  Isa best = cpu_supports(Isa::kAvx2) ? Isa::kAvx2 : Isa::kScalar;
+  Isa best = supported_isas().back();
   if (const char* env = std::getenv("NIBBLE_ISA"); env != nullptr && *env != '\0') {
     auto requested = parse_isa(env);
     if (!requested.ok()) {
@@ -83,13 +120,29 @@ bool cpu_supports(Isa isa) {
       static const bool supported = cpu_has_avx2_fma();
       return supported;
     }
+    case Isa::kAvx512: {
+      static const bool supported = cpu_has_avx512();
+      return supported;
+    }
   }
   return false;
 }
 
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (cpu_supports(isa)) isas.push_back(isa);
+  return isas;
+}
+
 Result<const KernelTable*> kernel_table_for(Isa isa) {
   if (!cpu_supports(isa)) return make_error("this CPU (or OS) cannot run {} code", isa_name(isa));
-  return isa == Isa::kAvx2 ? &kAvx2Table : &kScalarTable;
+  switch (isa) {
+    case Isa::kAvx2: return &kAvx2Table;
+    case Isa::kAvx512: return &kAvx512Table;
+    case Isa::kScalar: break;
+  }
+  return &kScalarTable;
 }
 
 const KernelTable& kernels() {
@@ -100,7 +153,8 @@ const KernelTable& kernels() {
 Result<Isa> parse_isa(const std::string& name) {
   if (name == "scalar") return Isa::kScalar;
   if (name == "avx2") return Isa::kAvx2;
-  return make_error("unknown ISA '{}': expected scalar or avx2", name);
+  if (name == "avx512") return Isa::kAvx512;
+  return make_error("unknown ISA '{}': expected scalar, avx2 or avx512", name);
 }
 
 }  // namespace nibble

@@ -1,19 +1,20 @@
 // The kernel table: one function pointer per kernel, filled once at start-up for the
 // best instruction set the CPU and OS support (CPUID + XGETBV), or the one named by
-// NIBBLE_ISA=scalar|avx2. Every ISA's kernels live in src/kernels/<isa>/, compiled with
+// NIBBLE_ISA=scalar|avx2|avx512. Every ISA's kernels live in src/kernels/<isa>/, compiled with
 // only that ISA's flags, in namespace nibble::<isa>; nothing else uses vector extensions.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "kernels/qmatrix_view.h"
 
 namespace nibble {
 
-enum class Isa { kScalar, kAvx2 };
+enum class Isa { kScalar, kAvx2, kAvx512 };
 
 const char* isa_name(Isa isa);
 
@@ -64,8 +65,12 @@ struct KernelTable {
                      int row_begin, int row_end, float* y, size_t y_stride) = nullptr;
 };
 
-// What this machine can run, from CPUID and XGETBV (the OS must enable the YMM state).
+// What this machine can run, from CPUID and XGETBV (the OS must enable the YMM state,
+// and for AVX-512 the opmask and ZMM state too).
 bool cpu_supports(Isa isa);
+
+// Every ISA this machine can run, scalar first, the best last.
+std::vector<Isa> supported_isas();
 
 // The table for one ISA; Error when the CPU cannot run it.
 Result<const KernelTable*> kernel_table_for(Isa isa);
@@ -74,7 +79,7 @@ Result<const KernelTable*> kernel_table_for(Isa isa);
 // An unknown or unsupported NIBBLE_ISA falls back to the best ISA with a warning on stderr.
 const KernelTable& kernels();
 
-// Parses "scalar" / "avx2".
+// Parses "scalar" / "avx2" / "avx512".
 Result<Isa> parse_isa(const std::string& name);
 
 }  // namespace nibble

@@ -11,12 +11,7 @@
 namespace nibble {
 namespace {
 
-std::vector<Isa> available_isas() {
-  std::vector<Isa> isas;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2})
-    if (cpu_supports(isa)) isas.push_back(isa);
-  return isas;
-}
+std::vector<Isa> available_isas() { return supported_isas(); }
 
 TEST(Kernels, ScalarDotAddsLeftToRight) {
   // 1e8 + 1 - 1e8 is 0 in float when added left to right (1 is lost), 1 otherwise.
@@ -68,6 +63,7 @@ TEST(Kernels, DotIsDeterministicPerIsa) {
 TEST(Kernels, ParseIsa) {
   EXPECT_EQ(*parse_isa("scalar"), Isa::kScalar);
   EXPECT_EQ(*parse_isa("avx2"), Isa::kAvx2);
+  EXPECT_EQ(*parse_isa("avx512"), Isa::kAvx512);
   auto bad = parse_isa("sse9");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("sse9"), std::string::npos);

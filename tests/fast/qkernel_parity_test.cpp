@@ -29,8 +29,7 @@ namespace {
 
 std::vector<const KernelTable*> tables() {
   std::vector<const KernelTable*> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2})
-    if (cpu_supports(isa)) out.push_back(*kernel_table_for(isa));
+  for (Isa isa : supported_isas()) out.push_back(*kernel_table_for(isa));
   return out;
 }
 
@@ -325,7 +324,10 @@ TEST(QKernelParity, WeightOnlyMatchesDequantizedDot) {
     for (int group : {16, 32, 64, 128, 256, 0, 40, 12, 20}) {
       for (int cols : sweep_cols(group)) {
         const int rows = 1 + case_index % 9;
-        const int tokens = 1 + case_index % 4;
+        // 1..3 tokens take the fused decode path; from 4 on rows are dequantized once and
+        // dotted three tokens at a time, in blocks of 48 (53 = a full block + 5 = 3 + 2).
+        constexpr int kTokenCounts[] = {1, 2, 3, 4, 5, 7, 11, 53};
+        const int tokens = kTokenCounts[case_index % 8];
         const ScaleType st = kScaleTypes[case_index % 3];
         ++case_index;
         QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, st, ActivationMode::kFloat);
@@ -376,15 +378,20 @@ TEST(QKernelParity, WeightOnlyExtremeCodes) {
           row[b] = codec == WeightCodec::kInt8Sym ? (even ? 0x7f : 0x81) : (even ? 0x00 : 0xff);
         }
       }
-      std::vector<float> x(static_cast<size_t>(cols));
-      for (float& v : x) v = normal(rng);
-      std::vector<float> row(static_cast<size_t>(cols));
-      for (const KernelTable* k : tables()) {
-        SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, 32, 1, 8));
-        const std::vector<float> got = run_wf(*k, q, x, 1, 1);
-        for (int r = 0; r < rows; ++r) {
-          q.dequantize_row(r, row.data());
-          ASSERT_EQ(got[static_cast<size_t>(r)], k->dot_f32(row.data(), x.data(), cols)) << "row " << r;
+      for (int tokens : {1, 5}) {  // the decode and the prefill path
+        std::vector<float> x(static_cast<size_t>(tokens) * cols);
+        for (float& v : x) v = normal(rng);
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (const KernelTable* k : tables()) {
+          SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, 32, tokens, 8));
+          const std::vector<float> got = run_wf(*k, q, x, tokens, 1);
+          for (int r = 0; r < rows; ++r) {
+            q.dequantize_row(r, row.data());
+            for (int t = 0; t < tokens; ++t)
+              ASSERT_EQ(got[static_cast<size_t>(t * rows + r)],
+                        k->dot_f32(row.data(), x.data() + static_cast<size_t>(t) * cols, cols))
+                  << "row " << r << " token " << t;
+          }
         }
       }
     }

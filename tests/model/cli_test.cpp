@@ -1,4 +1,5 @@
 // The CLI contract (README "CLI"): JSON keys, exit codes and error messages.
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -6,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kernels/kernel_table.h"
 #include "support/test_support.h"
 
 namespace nibble {
@@ -84,6 +86,29 @@ TEST(Cli, PerplexityScoresFurtherModelsInTheSamePassOneJsonLineEach) {
   EXPECT_EQ(results[1]["ref_ppl"], results[0]["ref_ppl"]);
   EXPECT_EQ(results[1]["tokens_scored"].get<int>(), 3 * 63);
 }
+// Every preset decodes the same greedy tokens on every ISA this machine has and with 1 or
+// 2 threads (a8 layers are bit-identical across ISAs; float ones differ only by rounding,
+// far below the margin between the top two logits on this prompt).
+TEST(Cli, GreedyTokensAreTheSameOnEveryIsaAndThreadCount) {
+  NIBBLE_REQUIRE_MODELS();
+  for (const char* preset : {"q4_g32", "q8_g32", "a8w4_g256", "w4_g128_asym"}) {
+    nlohmann::json first;
+    for (Isa isa : supported_isas()) {
+      ::setenv("NIBBLE_ISA", isa_name(isa), 1);
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(std::string(preset) + " " + isa_name(isa) + " t" + std::to_string(threads));
+        auto run = run_nibble("generate -m " + tiny_llama() + " --recipe " + preset +
+                              " -p 'The function returns' -n 24 --json -t " + std::to_string(threads));
+        ASSERT_EQ(run.exit_code, 0) << run.err;
+        const nlohmann::json ids = nlohmann::json::parse(run.out)["ids"];
+        if (first.is_null()) first = ids;
+        EXPECT_EQ(ids, first);
+      }
+    }
+    ::unsetenv("NIBBLE_ISA");
+  }
+}
+
 TEST(Cli, InspectListsTensorsAndConfig) {
   NIBBLE_REQUIRE_MODELS();
   auto run = run_nibble("inspect -m " + shell_quote(model_path("tiny-qwen2-7m/hf-bf16-sharded")) + " --json");

@@ -448,18 +448,61 @@ void wf_rows(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens
   }
 }
 
-// Any group size: the row dequantized to memory, then dot_f32 (the same bits as above).
+// Three tokens against one row: out[t] = dot_f32(a, b[t], n) bit for bit (the same four
+// 8-lane accumulators, the same reduction and the same scalar tail, per token); the row is
+// loaded once for the three.
+void dot3_f32(const float* a, const float* const* b, int n, float* out) {
+  __m256 acc[3][4];
+  for (int t = 0; t < 3; ++t)
+    for (int k = 0; k < 4; ++k) acc[t][k] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      const __m256 ak = _mm256_loadu_ps(a + i + 8 * k);
+      for (int t = 0; t < 3; ++t) acc[t][k] = _mm256_fmadd_ps(ak, _mm256_loadu_ps(b[t] + i + 8 * k), acc[t][k]);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 ai = _mm256_loadu_ps(a + i);
+    for (int t = 0; t < 3; ++t) acc[t][0] = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b[t] + i), acc[t][0]);
+  }
+  for (int t = 0; t < 3; ++t) {
+    const __m256 sum8 = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3]));
+    __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum8), _mm256_extractf128_ps(sum8, 1));
+    half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    half = _mm_add_ss(half, _mm_movehdup_ps(half));
+    float sum = _mm_cvtss_f32(half);
+    for (int j = i; j < n; ++j) sum += a[j] * b[t][j];
+    out[t] = sum;
+  }
+}
+
+// Many tokens (prefill) or any group size: each row dequantized to memory once per block
+// of tokens, then dot_f32 per token (three at a time through dot3_f32): the same bits as
+// the fused path, without dequantizing the row again for every pair of tokens.
 void wf_rows_via_memory(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin,
                         int row_end, float* y, size_t y_stride) {
+  constexpr int kTokenBlock = 48;  // 48 tokens of x stay in L2 while the rows stream by
   int8_t* codes = static_cast<int8_t*>(std::malloc(static_cast<size_t>(w.cols)));
   float* row = static_cast<float*>(std::malloc(static_cast<size_t>(w.cols) * sizeof(float)));
   if (codes == nullptr || row == nullptr) std::abort();
-  for (int r = row_begin; r < row_end; ++r) {
-    scalar::unpack_row_codes(w, r, codes);
-    scalar::dequantize_row_codes(w, r, codes, row);
-    for (int t = 0; t < n_tokens; ++t)
-      y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] =
-          dot_f32(row, x + static_cast<size_t>(t) * x_stride, w.cols);
+  for (int t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
+    const int t1 = imin(n_tokens, t0 + kTokenBlock);
+    for (int r = row_begin; r < row_end; ++r) {
+      scalar::unpack_row_codes(w, r, codes);
+      scalar::dequantize_row_codes(w, r, codes, row);
+      int t = t0;
+      for (; t + 3 <= t1; t += 3) {
+        const float* xs[3] = {x + static_cast<size_t>(t) * x_stride, x + static_cast<size_t>(t + 1) * x_stride,
+                              x + static_cast<size_t>(t + 2) * x_stride};
+        float out[3];
+        dot3_f32(row, xs, w.cols, out);
+        for (int j = 0; j < 3; ++j) y[static_cast<size_t>(t + j) * y_stride + static_cast<size_t>(r)] = out[j];
+      }
+      for (; t < t1; ++t)
+        y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] =
+            dot_f32(row, x + static_cast<size_t>(t) * x_stride, w.cols);
+    }
   }
   std::free(codes);
   std::free(row);
@@ -539,7 +582,9 @@ void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, i
 
 void qlinear_wf(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin, int row_end,
                 float* y, size_t y_stride) {
-  if (w.n_groups != 1 && w.group % 8 != 0) {
+  // From four tokens on, dequantizing each row once beats dequantizing it per token pair.
+  constexpr int kPrefillTokens = 4;
+  if ((w.n_groups != 1 && w.group % 8 != 0) || n_tokens >= kPrefillTokens) {
     wf_rows_via_memory(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
     return;
   }

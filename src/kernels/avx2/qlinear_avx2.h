@@ -26,9 +26,10 @@ void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, i
 
 // w4 / w4_asym / w8: dequantizes 32 codes at a time in registers and accumulates with
 // the exact lane structure of avx2::dot_f32 (four 8-lane FMA accumulators over 32
-// elements, then 8 at a time into the first, the tail added one by one), two tokens per
-// pass. Group sizes that are not a multiple of 8 (per channel excepted) dequantize the
-// row to memory first and call dot_f32 (same bits).
+// elements, then 8 at a time into the first, the tail added one by one), for one to three
+// tokens (decode), two per pass. From four tokens on (prefill), and for group sizes that
+// are not a multiple of 8 (per channel excepted), each row is dequantized to memory once
+// per block of 48 tokens and dotted three tokens at a time in dot_f32's lanes (same bits).
 void qlinear_wf(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin,
                 int row_end, float* y, size_t y_stride);
 

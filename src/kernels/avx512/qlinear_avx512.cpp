@@ -1,0 +1,283 @@
+#include "kernels/avx512/qlinear_avx512.h"
+
+// GCC 12's AVX-512 intrinsics initialise their "undefined" pass-through operand from
+// itself (GCC bug 105593, fixed in 13), which -Wuninitialized then reports at every use.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/avx512/f32_avx512.h"
+#include "kernels/avx512/lanes_avx512.h"
+#include "kernels/scalar/qlinear_scalar.h"  // out-of-line dequantization (baseline code, plain calls)
+
+namespace nibble::avx512 {
+
+namespace {
+
+inline int imin(int a, int b) { return a < b ? a : b; }
+
+inline float scale_at(ScaleType type, const uint8_t* p) {
+  if (type == ScaleType::kF16) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);  // exact widening, as f16_to_f32
+  }
+  if (type == ScaleType::kBF16) {
+    uint16_t b;
+    std::memcpy(&b, p, 2);
+    const uint32_t bits = static_cast<uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
+
+enum class WCodec { kInt8, kInt4Sym, kInt4Asym };
+
+// vzeroupper (which the compiler emits) clears the upper halves of ZMM0-15 only; the
+// compiler also allocates ZMM16-31, and while their upper bits are set the core stays in
+// the dirty-upper state, where the baseline SSE code that runs next (the transformer's
+// norms, softmax, SiLU) pays a transition penalty on every instruction: measured, prefill
+// ran at less than half speed. Writing each XMM16-31 zeroes its upper bits.
+inline void clear_upper_registers() {
+  __asm__ volatile(
+      "vpxord %%xmm16, %%xmm16, %%xmm16\n\tvpxord %%xmm17, %%xmm17, %%xmm17\n\t"
+      "vpxord %%xmm18, %%xmm18, %%xmm18\n\tvpxord %%xmm19, %%xmm19, %%xmm19\n\t"
+      "vpxord %%xmm20, %%xmm20, %%xmm20\n\tvpxord %%xmm21, %%xmm21, %%xmm21\n\t"
+      "vpxord %%xmm22, %%xmm22, %%xmm22\n\tvpxord %%xmm23, %%xmm23, %%xmm23\n\t"
+      "vpxord %%xmm24, %%xmm24, %%xmm24\n\tvpxord %%xmm25, %%xmm25, %%xmm25\n\t"
+      "vpxord %%xmm26, %%xmm26, %%xmm26\n\tvpxord %%xmm27, %%xmm27, %%xmm27\n\t"
+      "vpxord %%xmm28, %%xmm28, %%xmm28\n\tvpxord %%xmm29, %%xmm29, %%xmm29\n\t"
+      "vpxord %%xmm30, %%xmm30, %%xmm30\n\tvpxord %%xmm31, %%xmm31, %%xmm31\n\t"
+      "vzeroupper" ::: "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",
+      "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+}
+
+template <ScaleType kScale>
+inline float scale_of(const uint8_t* scales, int g) {
+  return scale_at(kScale, scales + static_cast<size_t>(g) * (kScale == ScaleType::kF32 ? 4 : 2));
+}
+
+// Weights of one group as the kernel needs them: for int4 a table of the 16 possible
+// weights float(nibble - offset) * scale, for int8 the broadcast scale. Elements are
+// visited in ascending steps of 16, so the group index is tracked, never divided for.
+template <WCodec kCodec, ScaleType kScale>
+struct GroupWeights {
+  const uint8_t* scales;
+  const uint8_t* zeros;
+  int group;
+  int g = -1;
+  int next = 0;  // first element of group g + 1
+  __m512 sym_codes = _mm512_cvtepi32_ps(
+      _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(8)));
+  __m512 table = _mm512_setzero_ps();  // int4: lane n = float(n - offset) * scale; int8: the scale
+
+  // The table of the group holding element e (e grows by 16 between calls, group >= 16).
+  const __m512& at(int e) {
+    if (e < next) return table;
+    ++g;
+    next += group;
+    const __m512 scale = _mm512_set1_ps(scale_of<kScale>(scales, g));
+    if constexpr (kCodec == WCodec::kInt8) {
+      table = scale;
+    } else if constexpr (kCodec == WCodec::kInt4Sym) {
+      table = _mm512_mul_ps(sym_codes, scale);  // the same float products dequantize_row_codes rounds
+    } else {
+      const __m512i nibbles = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      table = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles, _mm512_set1_epi32(zeros[g]))), scale);
+    }
+    return table;
+  }
+};
+
+// Row r's weights, 32 at a time: block(i, w0, w1) gets elements i .. i+15 and i+16 ..
+// i+31 of each full block, tail(i, weights, m) the m < 32 elements of a partial last one;
+// every weight is float(code) * scale, the product dequantize_row_codes rounds.
+// Needs w.group % 16 == 0 or one group per row, so no 16-element vector spans two groups.
+template <WCodec kCodec, ScaleType kScale, typename Block, typename Tail>
+inline void for_each_weight_block(const QMatrixView& w, int r, Block&& block, Tail&& tail) {
+  const uint8_t* row = w.codes + static_cast<size_t>(r) * w.row_bytes;
+  const int group = w.n_groups == 1 ? w.cols : w.group;
+  const uint8_t* scales = w.scales + static_cast<size_t>(r) * w.n_groups * (kScale == ScaleType::kF32 ? 4 : 2);
+  const uint8_t* zeros =
+      kCodec == WCodec::kInt4Asym ? w.zero_points + static_cast<size_t>(r) * w.n_groups : nullptr;
+  GroupWeights<kCodec, kScale> gw{scales, zeros, group};
+  const int n = w.cols;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    if constexpr (kCodec == WCodec::kInt8) {
+      const __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i))));
+      const __m512 c1 =
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i + 16))));
+      const __m512 w0 = _mm512_mul_ps(c0, gw.at(i));
+      block(i, w0, _mm512_mul_ps(c1, gw.at(i + 16)));
+    } else {
+      // A full int4 block: element j in the low nibble of byte j, element 16 + j in the high one.
+      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i / 2)));
+      const __m512i lo = _mm512_and_si512(bytes, _mm512_set1_epi32(0x0f));
+      const __m512i hi = _mm512_srli_epi32(bytes, 4);
+      const __m512 w0 = _mm512_permutexvar_ps(lo, gw.at(i));
+      block(i, w0, _mm512_permutexvar_ps(hi, gw.at(i + 16)));
+    }
+  }
+  if (i < n) {
+    alignas(64) float weights[32] = {};
+    const int m = n - i;
+    const int h = (m + 1) / 2;
+    for (int j = 0; j < m; ++j) {
+      const int g = (i + j) / group;
+      int code;
+      if constexpr (kCodec == WCodec::kInt8) {
+        code = static_cast<int8_t>(row[i + j]);
+      } else {
+        const uint8_t* bytes = row + i / 2;
+        const int nibble = j < h ? (bytes[j] & 0x0f) : (bytes[j - h] >> 4);
+        code = nibble - (kCodec == WCodec::kInt4Sym ? 8 : zeros[g]);
+      }
+      weights[j] = static_cast<float>(code) * scale_of<kScale>(scales, g);
+    }
+    tail(i, static_cast<const float*>(weights), m);
+  }
+}
+
+// One row against one token: avx512::dot_f32(dequantized row, x) bit for bit.
+template <WCodec kCodec, ScaleType kScale>
+float wf_row(const QMatrixView& w, int r, const float* x) {
+  DotLanes lanes;
+  for_each_weight_block<kCodec, kScale>(
+      w, r, [&](int i, __m512 w0, __m512 w1) { lanes.block(w0, _mm512_loadu_ps(x + i), w1, _mm512_loadu_ps(x + i + 16)); },
+      [&](int i, const float* weights, int m) { lanes.tail(weights, x + i, m); });
+  return lanes.sum();
+}
+
+// Row r dequantized to out[0 .. cols): the same floats as scalar::dequantize_row_codes.
+template <WCodec kCodec, ScaleType kScale>
+void dequantize_row(const QMatrixView& w, int r, float* out) {
+  for_each_weight_block<kCodec, kScale>(
+      w, r,
+      [&](int i, __m512 w0, __m512 w1) {
+        _mm512_storeu_ps(out + i, w0);
+        _mm512_storeu_ps(out + i + 16, w1);
+      },
+      [&](int i, const float* weights, int m) { std::memcpy(out + i, weights, static_cast<size_t>(m) * sizeof(float)); });
+}
+
+template <WCodec kCodec>
+void dequantize_row(const QMatrixView& w, int r, float* out) {
+  switch (w.scale_type) {
+    case ScaleType::kF16: dequantize_row<kCodec, ScaleType::kF16>(w, r, out); break;
+    case ScaleType::kBF16: dequantize_row<kCodec, ScaleType::kBF16>(w, r, out); break;
+    case ScaleType::kF32: dequantize_row<kCodec, ScaleType::kF32>(w, r, out); break;
+  }
+}
+
+// Row r dequantized to memory: in registers when groups allow, else by the scalar code.
+void dequantize_row_to_memory(const QMatrixView& w, int r, int8_t* codes_scratch, float* out) {
+  if (w.n_groups != 1 && w.group % 16 != 0) {
+    scalar::unpack_row_codes(w, r, codes_scratch);
+    scalar::dequantize_row_codes(w, r, codes_scratch, out);
+    return;
+  }
+  switch (w.codec) {
+    case WeightCodec::kInt8Sym: dequantize_row<WCodec::kInt8>(w, r, out); break;
+    case WeightCodec::kInt4Sym: dequantize_row<WCodec::kInt4Sym>(w, r, out); break;
+    case WeightCodec::kInt4Asym: dequantize_row<WCodec::kInt4Asym>(w, r, out); break;
+  }
+}
+
+template <WCodec kCodec, ScaleType kScale>
+void wf_rows(const QMatrixView& w, const float* x, int row_begin, int row_end, float* y) {
+  for (int r = row_begin; r < row_end; ++r) y[r] = wf_row<kCodec, kScale>(w, r, x);
+}
+
+template <WCodec kCodec>
+void wf_rows(const QMatrixView& w, const float* x, int row_begin, int row_end, float* y) {
+  switch (w.scale_type) {
+    case ScaleType::kF16: wf_rows<kCodec, ScaleType::kF16>(w, x, row_begin, row_end, y); break;
+    case ScaleType::kBF16: wf_rows<kCodec, ScaleType::kBF16>(w, x, row_begin, row_end, y); break;
+    case ScaleType::kF32: wf_rows<kCodec, ScaleType::kF32>(w, x, row_begin, row_end, y); break;
+  }
+}
+
+// Four tokens against one row: out[t] = dot_f32(a, b[t], n) bit for bit (each token has
+// its own DotLanes, fed in dot_f32's order); the row is loaded once for the four.
+void dot4_f32(const float* a, const float* const* b, int n, float* out) {
+  // Eight named accumulators (two per token) so they stay in registers.
+  DotLanes l0, l1, l2, l3;
+  const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a0 = _mm512_loadu_ps(a + i), a1 = _mm512_loadu_ps(a + i + 16);
+    l0.block(a0, _mm512_loadu_ps(b0 + i), a1, _mm512_loadu_ps(b0 + i + 16));
+    l1.block(a0, _mm512_loadu_ps(b1 + i), a1, _mm512_loadu_ps(b1 + i + 16));
+    l2.block(a0, _mm512_loadu_ps(b2 + i), a1, _mm512_loadu_ps(b2 + i + 16));
+    l3.block(a0, _mm512_loadu_ps(b3 + i), a1, _mm512_loadu_ps(b3 + i + 16));
+  }
+  if (i < n) {
+    l0.tail(a + i, b0 + i, n - i);
+    l1.tail(a + i, b1 + i, n - i);
+    l2.tail(a + i, b2 + i, n - i);
+    l3.tail(a + i, b3 + i, n - i);
+  }
+  out[0] = l0.sum();
+  out[1] = l1.sum();
+  out[2] = l2.sum();
+  out[3] = l3.sum();
+}
+
+// Many tokens (prefill) or other group sizes: each row dequantized to memory once per
+// block of tokens, then dotted with four tokens at a time (dot4_f32) and dot_f32 for the
+// rest: the same bits as dot_f32 over the dequantized row.
+void wf_rows_via_memory(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin,
+                        int row_end, float* y, size_t y_stride) {
+  constexpr int kTokenBlock = 48;  // 48 tokens of x stay in L2 while the rows stream by
+  int8_t* codes = static_cast<int8_t*>(std::malloc(static_cast<size_t>(w.cols)));
+  float* row = static_cast<float*>(std::malloc(static_cast<size_t>(w.cols) * sizeof(float)));
+  if (codes == nullptr || row == nullptr) std::abort();
+  for (int t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
+    const int t1 = imin(n_tokens, t0 + kTokenBlock);
+    for (int r = row_begin; r < row_end; ++r) {
+      dequantize_row_to_memory(w, r, codes, row);
+      int t = t0;
+      for (; t + 4 <= t1; t += 4) {
+        const float* xs[4];
+        for (int j = 0; j < 4; ++j) xs[j] = x + static_cast<size_t>(t + j) * x_stride;
+        float out[4];
+        dot4_f32(row, xs, w.cols, out);
+        for (int j = 0; j < 4; ++j) y[static_cast<size_t>(t + j) * y_stride + static_cast<size_t>(r)] = out[j];
+      }
+      for (; t < t1; ++t)
+        y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] =
+            dot_f32(row, x + static_cast<size_t>(t) * x_stride, w.cols);
+    }
+  }
+  std::free(codes);
+  std::free(row);
+}
+
+}  // namespace
+
+void qlinear_wf(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin, int row_end,
+                float* y, size_t y_stride) {
+  if (n_tokens != 1 || (w.n_groups != 1 && w.group % 16 != 0)) {
+    wf_rows_via_memory(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
+  } else {
+    switch (w.codec) {
+      case WeightCodec::kInt8Sym: wf_rows<WCodec::kInt8>(w, x, row_begin, row_end, y); break;
+      case WeightCodec::kInt4Sym: wf_rows<WCodec::kInt4Sym>(w, x, row_begin, row_end, y); break;
+      case WeightCodec::kInt4Asym: wf_rows<WCodec::kInt4Asym>(w, x, row_begin, row_end, y); break;
+    }
+  }
+  clear_upper_registers();
+}
+
+}  // namespace nibble::avx512
