@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/avx2/f32_avx2.h"
+#include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line fallbacks (baseline code, plain calls)
 #include "quant/group_quantizers.h"         // asymmetric_range (out of line)
 
@@ -16,29 +17,6 @@
 namespace nibble::avx2 {
 
 namespace {
-
-inline int imin(int a, int b) { return a < b ? a : b; }
-
-inline float scale_at(ScaleType type, const uint8_t* p) {
-  if (type == ScaleType::kF16) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return _cvtsh_ss(h);  // exact widening, as f16_to_f32
-  }
-  if (type == ScaleType::kBF16) {
-    uint16_t b;
-    std::memcpy(&b, p, 2);
-    const uint32_t bits = static_cast<uint32_t>(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-  float f;
-  std::memcpy(&f, p, 4);
-  return f;
-}
-
-int scale_bytes(ScaleType type) { return type == ScaleType::kF32 ? 4 : 2; }
 
 // ---------------------------------------------------------------------------------------
 // Per-token activation quantization.

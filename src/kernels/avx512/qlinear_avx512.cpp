@@ -14,32 +14,12 @@
 
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/lanes_avx512.h"
+#include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line dequantization (baseline code, plain calls)
 
 namespace nibble::avx512 {
 
 namespace {
-
-inline int imin(int a, int b) { return a < b ? a : b; }
-
-inline float scale_at(ScaleType type, const uint8_t* p) {
-  if (type == ScaleType::kF16) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return _cvtsh_ss(h);  // exact widening, as f16_to_f32
-  }
-  if (type == ScaleType::kBF16) {
-    uint16_t b;
-    std::memcpy(&b, p, 2);
-    const uint32_t bits = static_cast<uint32_t>(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-  float f;
-  std::memcpy(&f, p, 4);
-  return f;
-}
 
 enum class WCodec { kInt8, kInt4Sym, kInt4Asym };
 
