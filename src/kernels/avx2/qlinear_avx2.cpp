@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/avx2/f32_avx2.h"
+#include "kernels/simd_prefill.h"
 #include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line fallbacks (baseline code, plain calls)
 #include "quant/group_quantizers.h"         // asymmetric_range (out of line)
@@ -455,37 +456,6 @@ void dot3_f32(const float* a, const float* const* b, int n, float* out) {
   }
 }
 
-// Many tokens (prefill) or any group size: each row dequantized to memory once per block
-// of tokens, then dot_f32 per token (three at a time through dot3_f32): the same bits as
-// the fused path, without dequantizing the row again for every pair of tokens.
-void wf_rows_via_memory(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin,
-                        int row_end, float* y, size_t y_stride) {
-  constexpr int kTokenBlock = 48;  // 48 tokens of x stay in L2 while the rows stream by
-  int8_t* codes = static_cast<int8_t*>(std::malloc(static_cast<size_t>(w.cols)));
-  float* row = static_cast<float*>(std::malloc(static_cast<size_t>(w.cols) * sizeof(float)));
-  if (codes == nullptr || row == nullptr) std::abort();
-  for (int t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
-    const int t1 = imin(n_tokens, t0 + kTokenBlock);
-    for (int r = row_begin; r < row_end; ++r) {
-      scalar::unpack_row_codes(w, r, codes);
-      scalar::dequantize_row_codes(w, r, codes, row);
-      int t = t0;
-      for (; t + 3 <= t1; t += 3) {
-        const float* xs[3] = {x + static_cast<size_t>(t) * x_stride, x + static_cast<size_t>(t + 1) * x_stride,
-                              x + static_cast<size_t>(t + 2) * x_stride};
-        float out[3];
-        dot3_f32(row, xs, w.cols, out);
-        for (int j = 0; j < 3; ++j) y[static_cast<size_t>(t + j) * y_stride + static_cast<size_t>(r)] = out[j];
-      }
-      for (; t < t1; ++t)
-        y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] =
-            dot_f32(row, x + static_cast<size_t>(t) * x_stride, w.cols);
-    }
-  }
-  std::free(codes);
-  std::free(row);
-}
-
 }  // namespace
 
 void quantize_activation_row(const float* x, int n, uint8_t* u, float* scale, int32_t* zero_point) {
@@ -563,7 +533,14 @@ void qlinear_wf(const QMatrixView& w, const float* x, size_t x_stride, int n_tok
   // From four tokens on, dequantizing each row once beats dequantizing it per token pair.
   constexpr int kPrefillTokens = 4;
   if ((w.n_groups != 1 && w.group % 8 != 0) || n_tokens >= kPrefillTokens) {
-    wf_rows_via_memory(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
+    // Each row dequantized once per block of tokens, then three tokens at a time.
+    wf_rows_via_memory<3>(
+        w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride,
+        [&](int r, int8_t* codes, float* row) {
+          scalar::unpack_row_codes(w, r, codes);
+          scalar::dequantize_row_codes(w, r, codes, row);
+        },
+        dot3_f32, dot_f32);
     return;
   }
   switch (w.codec) {

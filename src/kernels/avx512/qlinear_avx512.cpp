@@ -14,6 +14,7 @@
 
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/lanes_avx512.h"
+#include "kernels/simd_prefill.h"
 #include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line dequantization (baseline code, plain calls)
 
@@ -214,42 +215,15 @@ void dot4_f32(const float* a, const float* const* b, int n, float* out) {
   out[3] = l3.sum();
 }
 
-// Many tokens (prefill) or other group sizes: each row dequantized to memory once per
-// block of tokens, then dotted with four tokens at a time (dot4_f32) and dot_f32 for the
-// rest: the same bits as dot_f32 over the dequantized row.
-void wf_rows_via_memory(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin,
-                        int row_end, float* y, size_t y_stride) {
-  constexpr int kTokenBlock = 48;  // 48 tokens of x stay in L2 while the rows stream by
-  int8_t* codes = static_cast<int8_t*>(std::malloc(static_cast<size_t>(w.cols)));
-  float* row = static_cast<float*>(std::malloc(static_cast<size_t>(w.cols) * sizeof(float)));
-  if (codes == nullptr || row == nullptr) std::abort();
-  for (int t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
-    const int t1 = imin(n_tokens, t0 + kTokenBlock);
-    for (int r = row_begin; r < row_end; ++r) {
-      dequantize_row_to_memory(w, r, codes, row);
-      int t = t0;
-      for (; t + 4 <= t1; t += 4) {
-        const float* xs[4];
-        for (int j = 0; j < 4; ++j) xs[j] = x + static_cast<size_t>(t + j) * x_stride;
-        float out[4];
-        dot4_f32(row, xs, w.cols, out);
-        for (int j = 0; j < 4; ++j) y[static_cast<size_t>(t + j) * y_stride + static_cast<size_t>(r)] = out[j];
-      }
-      for (; t < t1; ++t)
-        y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] =
-            dot_f32(row, x + static_cast<size_t>(t) * x_stride, w.cols);
-    }
-  }
-  std::free(codes);
-  std::free(row);
-}
-
 }  // namespace
 
 void qlinear_wf(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin, int row_end,
                 float* y, size_t y_stride) {
   if (n_tokens != 1 || (w.n_groups != 1 && w.group % 16 != 0)) {
-    wf_rows_via_memory(w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride);
+    // Each row dequantized once per block of tokens, then four tokens at a time.
+    wf_rows_via_memory<4>(
+        w, x, x_stride, n_tokens, row_begin, row_end, y, y_stride,
+        [&](int r, int8_t* codes, float* row) { dequantize_row_to_memory(w, r, codes, row); }, dot4_f32, dot_f32);
   } else {
     switch (w.codec) {
       case WeightCodec::kInt8Sym: wf_rows<WCodec::kInt8>(w, x, row_begin, row_end, y); break;
