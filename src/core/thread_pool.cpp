@@ -2,7 +2,35 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace nibble {
+namespace {
+
+// Tells the core this is a spin-wait (frees the sibling hyper-thread, saves power).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Polls `ready` until it holds (true) or the spin budget is spent (false).
+template <class Ready>
+bool spin_until(const Ready& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + ThreadPool::kSpinBudget;
+  for (unsigned i = 1;; ++i) {
+    if (ready()) return true;
+    cpu_relax();
+    // The clock is read rarely: it costs more than the poll itself.
+    if (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   int workers = std::max(1, n_threads) - 1;
@@ -13,7 +41,7 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true, std::memory_order_release);
   }
   work_ready_.notify_all();
   for (auto& worker : workers_) worker.join();
@@ -33,42 +61,63 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
   size_t per_thread = chunks / threads;
   size_t extra = chunks % threads;
   size_t begin = 0;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (size_t t = 0; t < ranges_.size(); ++t) {
-      size_t take = t < threads ? per_thread + (t < extra ? 1 : 0) : 0;
-      size_t end = std::min(n, begin + take * grain);
-      ranges_[t] = {begin, end};
-      begin = end;
-    }
-    body_ = &body;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+  for (size_t t = 0; t < ranges_.size(); ++t) {
+    size_t take = t < threads ? per_thread + (t < extra ? 1 : 0) : 0;
+    size_t end = std::min(n, begin + take * grain);
+    ranges_[t] = {begin, end};
+    begin = end;
   }
-  work_ready_.notify_all();
+  body_ = &body;
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  bool wake;
+  {
+    // Bumped under the mutex so that a worker going to sleep either sees the new generation
+    // or is counted in sleeping_workers_ and gets the notification.
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+    wake = sleeping_workers_ > 0;
+  }
+  if (wake) work_ready_.notify_all();
   body(ranges_[0].first, ranges_[0].second);
-  std::unique_lock<std::mutex> lock(mutex_);
-  work_done_.wait(lock, [this] { return pending_ == 0; });
+  wait_for_workers();
   body_ = nullptr;
+}
+
+void ThreadPool::wait_for_workers() {
+  auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (spin_until(done)) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  caller_sleeping_ = true;
+  work_done_.wait(lock, done);
+  caller_sleeping_ = false;
+}
+
+size_t ThreadPool::wait_for_work(size_t seen) {
+  auto ready = [&] {
+    return stopping_.load(std::memory_order_acquire) ||
+           generation_.load(std::memory_order_acquire) != seen;
+  };
+  if (!spin_until(ready)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++sleeping_workers_;
+    work_ready_.wait(lock, ready);
+    --sleeping_workers_;
+  }
+  return generation_.load(std::memory_order_acquire);
 }
 
 void ThreadPool::worker_loop(int index) {
   size_t seen = 0;
   while (true) {
-    std::pair<size_t, size_t> range;
-    const std::function<void(size_t, size_t)>* body;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      range = ranges_[static_cast<size_t>(index)];
-      body = body_;
-    }
-    if (range.first < range.second) (*body)(range.first, range.second);
-    {
+    seen = wait_for_work(seen);
+    if (stopping_.load(std::memory_order_acquire)) return;
+    auto range = ranges_[static_cast<size_t>(index)];
+    if (range.first < range.second) (*body_)(range.first, range.second);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Last one out: wake the caller if it stopped spinning (checked under the mutex it
+      // holds while deciding to sleep, so the wake-up cannot be lost).
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) work_done_.notify_one();
+      if (caller_sleeping_) work_done_.notify_one();
     }
   }
 }

@@ -3,8 +3,16 @@
 // Determinism: parallel_for hands out fixed, contiguous index ranges and every index is
 // computed by exactly one thread with code that does not depend on the range, so results
 // are the same bits for any thread count.
+//
+// Hand-off: a decoded token of a small model is dozens of parallel_for calls of a few
+// microseconds each, so waking a sleeping thread through the kernel on every call would cost
+// more than the work it shares. Workers and the caller therefore spin on atomics for a short,
+// bounded time (kSpinBudget) before falling back to blocking on a condition variable, which
+// keeps an idle pool from burning a core.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -16,6 +24,10 @@ namespace nibble {
 
 class ThreadPool {
  public:
+  // How long a waiting thread polls before it sleeps: longer than the gaps between the
+  // parallel ops of one token, far shorter than a user would notice as a busy core.
+  static constexpr std::chrono::microseconds kSpinBudget{200};
+
   // `n_threads` counts the calling thread: 1 means no workers are started.
   explicit ThreadPool(int n_threads);
   ~ThreadPool();
@@ -30,16 +42,24 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
+  // Waits until generation_ differs from `seen` or the pool stops; returns the new generation.
+  size_t wait_for_work(size_t seen);
+  void wait_for_workers();
 
   std::vector<std::thread> workers_;
+  // Written by the caller before generation_ is bumped (release), read by workers after they
+  // observe the bump (acquire).
+  const std::function<void(size_t, size_t)>* body_ = nullptr;
+  std::vector<std::pair<size_t, size_t>> ranges_;  // one per thread, index 0 = caller
+  std::atomic<size_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stopping_{false};
+  // Only for the slow path: threads that gave up spinning sleep here.
   std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
-  const std::function<void(size_t, size_t)>* body_ = nullptr;
-  std::vector<std::pair<size_t, size_t>> ranges_;  // one per thread, index 0 = caller
-  size_t generation_ = 0;
-  int pending_ = 0;
-  bool stopping_ = false;
+  int sleeping_workers_ = 0;
+  bool caller_sleeping_ = false;
 };
 
 }  // namespace nibble

@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -42,6 +43,22 @@ TEST(ThreadPool, ReusedAcrossManyCalls) {
   for (int call = 0; call < 2000; ++call)
     pool.parallel_for(10, 1, [&](size_t begin, size_t end) { total += static_cast<long>(end - begin); });
   EXPECT_EQ(total.load(), 20000);
+}
+
+// Pauses longer than the spin budget send the workers (between calls) and the caller (while a
+// slow range runs) to the condition variables; every hand-off must still happen exactly once.
+TEST(ThreadPool, HandsOffAfterEitherSideFellAsleep) {
+  const auto nap = ThreadPool::kSpinBudget * 5;
+  ThreadPool pool(3);
+  std::vector<int> hits(3, 0);  // one slot per range: no two threads write the same one
+  for (int call = 0; call < 12; ++call) {
+    if (call % 2 == 1) std::this_thread::sleep_for(nap);
+    pool.parallel_for(3, 1, [&](size_t begin, size_t end) {
+      if (call % 3 == 0 && begin == 2) std::this_thread::sleep_for(nap);
+      for (size_t i = begin; i < end; ++i) hits[i]++;
+    });
+    for (size_t i = 0; i < 3; ++i) ASSERT_EQ(hits[i], call + 1) << "call " << call << " index " << i;
+  }
 }
 
 }  // namespace
