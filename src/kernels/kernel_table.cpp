@@ -82,15 +82,16 @@ constexpr KernelTable kAvx2Table{
     .qlinear_wf = &avx2::qlinear_wf,
 };
 
-// AVX-512 so far has its own dot_f32 and weight-only kernel; the other entries are the
-// AVX2 kernels (an AVX-512 CPU runs them), whose guarantees hold unchanged.
+// AVX-512 has its own dot_f32, weight-only kernel and VNNI a8 kernel; attention and the
+// activation quantization are the AVX2 kernels (an AVX-512 CPU runs them), whose
+// guarantees hold unchanged.
 constexpr KernelTable kAvx512Table{
     .isa = Isa::kAvx512,
     .dot_f32 = &avx512::dot_f32,
     .attention_scores = &avx2::attention_scores,
     .attention_values = &avx2::attention_values,
     .quantize_activation_row = &avx2::quantize_activation_row,
-    .qlinear_a8 = &avx2::qlinear_a8,
+    .qlinear_a8 = &avx512::qlinear_a8,
     .qlinear_wf = &avx512::qlinear_wf,
 };
 

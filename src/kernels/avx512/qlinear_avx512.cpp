@@ -14,6 +14,7 @@
 
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/lanes_avx512.h"
+#include "kernels/simd_a8.h"
 #include "kernels/simd_prefill.h"
 #include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line dequantization (baseline code, plain calls)
@@ -216,6 +217,16 @@ void dot4_f32(const float* a, const float* const* b, int n, float* out) {
 }
 
 }  // namespace
+
+void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
+                size_t y_stride) {
+  if (!a8_rows_support(w)) {
+    scalar::qlinear_a8(w, a, row_begin, row_end, y, y_stride);
+    return;
+  }
+  a8_rows_dispatch(w, a, row_begin, row_end, y, y_stride);
+  clear_upper_registers();
+}
 
 void qlinear_wf(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin, int row_end,
                 float* y, size_t y_stride) {

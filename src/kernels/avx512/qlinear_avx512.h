@@ -8,6 +8,13 @@
 
 namespace nibble::avx512 {
 
+// a8w4 / a8w8: kernels/simd_a8.h's eight-row blocks, int8 codes with VNNI vpdpbusd
+// (256-bit). The integer group sums are exact, so the same integers as the scalar and AVX2
+// paths, and the float combination is theirs too: the outputs are the same bits. Other
+// group sizes and int4 with zero points: the scalar kernel.
+void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
+                size_t y_stride);
+
 // w4 / w4_asym / w8 with avx512::dot_f32's exact lanes (kernels/avx512/lanes_avx512.h).
 // One token (decode), group a multiple of 16 or per channel: 32 codes per step straight
 // to weights in registers; int4 codes through a 16-entry table per group (vpermps of
