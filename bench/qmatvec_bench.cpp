@@ -1,6 +1,7 @@
 // Google Benchmark of the linear-layer kernels, per ISA this machine runs:
 // matrix-vector (decode, 1 token) and matrix-matrix (prefill tile, 16 tokens) for
-// a8w4 / a8w8 / w4 / w8 / f32 at the shapes of a ~1B model's projections.
+// a8w4 / a8w8 / w4 / w8 / f32 at the shapes of a ~1B model's projections and of
+// tiny-llama-8m's (288 wide, FFN 768, vocabulary 8192: the demo model's decode).
 //
 //   build-kern/nibble_bench [--benchmark_filter=avx2] [--benchmark_min_time=0.5]
 //
@@ -43,7 +44,7 @@ constexpr Scheme kSchemes[] = {
 struct Shape {
   int rows, cols;
 };
-constexpr Shape kShapes[] = {{2048, 2048}, {5632, 2048}};
+constexpr Shape kShapes[] = {{2048, 2048}, {5632, 2048}, {768, 288}, {288, 768}, {8192, 288}};
 
 Linear make_layer(const Scheme& scheme, Shape shape) {
   std::mt19937 rng(1);
