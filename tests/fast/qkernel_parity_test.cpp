@@ -362,6 +362,42 @@ TEST(QKernelParity, WeightOnlyMatchesDequantizedDot) {
   }
 }
 
+// Rows of many groups: SIMD kernels may read group scales in batches (AVX-512: sixteen at a
+// time), so rows cross several batch boundaries, end inside one, and end exactly on one.
+TEST(QKernelParity, WeightOnlyLongRowsCrossScaleBatches) {
+  const uint32_t seed = 4242;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  int case_index = 0;
+  for (WeightCodec codec : {WeightCodec::kInt4Sym, WeightCodec::kInt4Asym, WeightCodec::kInt8Sym}) {
+    for (int group : {16, 32, 64, 128}) {
+      for (int n_groups : {33, 48}) {
+        const int cols = n_groups * group - (n_groups == 33 ? group / 2 : 0);  // ragged last group, or none
+        const ScaleType st = kScaleTypes[case_index++ % 3];
+        const int rows = 3;
+        QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, st, ActivationMode::kFloat);
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int tokens : {1, 5}) {  // the fused decode path and the prefill path
+          std::vector<float> x(static_cast<size_t>(tokens) * cols);
+          for (float& v : x) v = normal(rng);
+          for (const KernelTable* k : tables()) {
+            SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, group, tokens, seed) +
+                         " scale " + scale_type_name(st));
+            const std::vector<float> got = run_wf(*k, q, x, tokens, 0);
+            for (int r = 0; r < rows; ++r) {
+              q.dequantize_row(r, row.data());
+              for (int t = 0; t < tokens; ++t)
+                ASSERT_EQ(got[static_cast<size_t>(t * rows + r)],
+                          k->dot_f32(row.data(), x.data() + static_cast<size_t>(t) * cols, cols))
+                    << "row " << r << " token " << t;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(QKernelParity, WeightOnlyExtremeCodes) {
   std::mt19937 rng(8);
   std::normal_distribution<float> normal(0.0f, 1.0f);

@@ -49,16 +49,34 @@ inline float scale_of(const uint8_t* scales, int g) {
   return scale_at(kScale, scales + static_cast<size_t>(g) * (kScale == ScaleType::kF32 ? 4 : 2));
 }
 
+// The scales of groups [g, g + 16) of a row (n of them exist, lanes past n are zero), each
+// widened exactly as scale_at does: one masked load and convert for sixteen groups.
+template <ScaleType kScale>
+inline __m512 load_scales16(const uint8_t* scales, int g, int n) {
+  const __mmask16 m = static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u);
+  if constexpr (kScale == ScaleType::kF32) {
+    return _mm512_maskz_loadu_ps(m, scales + static_cast<size_t>(g) * 4);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, scales + static_cast<size_t>(g) * 2);
+    if constexpr (kScale == ScaleType::kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
 // Weights of one group as the kernel needs them: for int4 a table of the 16 possible
 // weights float(nibble - offset) * scale, for int8 the broadcast scale. Elements are
-// visited in ascending steps of 16, so the group index is tracked, never divided for.
+// visited in ascending steps of 16, so the group index is tracked, never divided for;
+// scales are read sixteen groups at a time and broadcast from that vector.
 template <WCodec kCodec, ScaleType kScale>
 struct GroupWeights {
   const uint8_t* scales;
   const uint8_t* zeros;
   int group;
+  int n_groups;
   int g = -1;
-  int next = 0;  // first element of group g + 1
+  int next = 0;         // first element of group g + 1
+  int batch_end = 0;    // scales of groups [batch_end - 16, batch_end) are in batch
+  __m512 batch = _mm512_setzero_ps();
   __m512 sym_codes = _mm512_cvtepi32_ps(
       _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(8)));
   __m512 table = _mm512_setzero_ps();  // int4: lane n = float(n - offset) * scale; int8: the scale
@@ -68,7 +86,11 @@ struct GroupWeights {
     if (e < next) return table;
     ++g;
     next += group;
-    const __m512 scale = _mm512_set1_ps(scale_of<kScale>(scales, g));
+    if (g == batch_end) {
+      batch = load_scales16<kScale>(scales, g, n_groups - g);
+      batch_end += 16;
+    }
+    const __m512 scale = _mm512_permutexvar_ps(_mm512_set1_epi32(g - (batch_end - 16)), batch);
     if constexpr (kCodec == WCodec::kInt8) {
       table = scale;
     } else if constexpr (kCodec == WCodec::kInt4Sym) {
@@ -92,7 +114,7 @@ inline void for_each_weight_block(const QMatrixView& w, int r, Block&& block, Ta
   const uint8_t* scales = w.scales + static_cast<size_t>(r) * w.n_groups * (kScale == ScaleType::kF32 ? 4 : 2);
   const uint8_t* zeros =
       kCodec == WCodec::kInt4Asym ? w.zero_points + static_cast<size_t>(r) * w.n_groups : nullptr;
-  GroupWeights<kCodec, kScale> gw{scales, zeros, group};
+  GroupWeights<kCodec, kScale> gw{scales, zeros, group, w.n_groups};
   const int n = w.cols;
   int i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -103,11 +125,12 @@ inline void for_each_weight_block(const QMatrixView& w, int r, Block&& block, Ta
       const __m512 w0 = _mm512_mul_ps(c0, gw.at(i));
       block(i, w0, _mm512_mul_ps(c1, gw.at(i + 16)));
     } else {
-      // A full int4 block: element j in the low nibble of byte j, element 16 + j in the high one.
+      // A full int4 block: element j in the low nibble of byte j, element 16 + j in the high
+      // one. vpermps reads only bits 0..3 of each index, so the widened byte is the low
+      // nibble's index as it is (no mask), and shifted right by 4 the high one's.
       const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i / 2)));
-      const __m512i lo = _mm512_and_si512(bytes, _mm512_set1_epi32(0x0f));
       const __m512i hi = _mm512_srli_epi32(bytes, 4);
-      const __m512 w0 = _mm512_permutexvar_ps(lo, gw.at(i));
+      const __m512 w0 = _mm512_permutexvar_ps(bytes, gw.at(i));
       block(i, w0, _mm512_permutexvar_ps(hi, gw.at(i + 16)));
     }
   }
