@@ -108,6 +108,21 @@ std::vector<float> run_wf(const KernelTable& k, const QuantizedMatrix& q, const 
   return y;
 }
 
+// The weight-only contract: every output of k's kernel (rows split at `split`) equals k's own
+// dot_f32 over the dequantized row, bit for bit.
+void expect_wf_is_dequantized_dot(const KernelTable& k, const QuantizedMatrix& q, const std::vector<float>& x,
+                                  int n_tokens, int split) {
+  const std::vector<float> got = run_wf(k, q, x, n_tokens, split);
+  std::vector<float> row(static_cast<size_t>(q.cols));
+  for (int r = 0; r < q.rows; ++r) {
+    q.dequantize_row(r, row.data());
+    for (int t = 0; t < n_tokens; ++t)
+      ASSERT_EQ(got[static_cast<size_t>(t * q.rows + r)],
+                k.dot_f32(row.data(), x.data() + static_cast<size_t>(t) * q.cols, q.cols))
+          << "row " << r << " token " << t;
+  }
+}
+
 // The row lengths of a sweep for group size G: every remainder modulo 32 and modulo G
 // (G = 0: per channel, every length up to 300 so the single group takes every remainder).
 std::vector<int> sweep_cols(int group) {
@@ -376,21 +391,13 @@ TEST(QKernelParity, WeightOnlyLongRowsCrossScaleBatches) {
         const ScaleType st = kScaleTypes[case_index++ % 3];
         const int rows = 3;
         QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, st, ActivationMode::kFloat);
-        std::vector<float> row(static_cast<size_t>(cols));
         for (int tokens : {1, 5}) {  // the fused decode path and the prefill path
           std::vector<float> x(static_cast<size_t>(tokens) * cols);
           for (float& v : x) v = normal(rng);
           for (const KernelTable* k : tables()) {
             SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, group, tokens, seed) +
                          " scale " + scale_type_name(st));
-            const std::vector<float> got = run_wf(*k, q, x, tokens, 0);
-            for (int r = 0; r < rows; ++r) {
-              q.dequantize_row(r, row.data());
-              for (int t = 0; t < tokens; ++t)
-                ASSERT_EQ(got[static_cast<size_t>(t * rows + r)],
-                          k->dot_f32(row.data(), x.data() + static_cast<size_t>(t) * cols, cols))
-                    << "row " << r << " token " << t;
-            }
+            ASSERT_NO_FATAL_FAILURE(expect_wf_is_dequantized_dot(*k, q, x, tokens, 0));
           }
         }
       }
@@ -417,17 +424,9 @@ TEST(QKernelParity, WeightOnlyExtremeCodes) {
       for (int tokens : {1, 5}) {  // the decode and the prefill path
         std::vector<float> x(static_cast<size_t>(tokens) * cols);
         for (float& v : x) v = normal(rng);
-        std::vector<float> row(static_cast<size_t>(cols));
         for (const KernelTable* k : tables()) {
           SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, 32, tokens, 8));
-          const std::vector<float> got = run_wf(*k, q, x, tokens, 1);
-          for (int r = 0; r < rows; ++r) {
-            q.dequantize_row(r, row.data());
-            for (int t = 0; t < tokens; ++t)
-              ASSERT_EQ(got[static_cast<size_t>(t * rows + r)],
-                        k->dot_f32(row.data(), x.data() + static_cast<size_t>(t) * cols, cols))
-                  << "row " << r << " token " << t;
-          }
+          ASSERT_NO_FATAL_FAILURE(expect_wf_is_dequantized_dot(*k, q, x, tokens, 1));
         }
       }
     }
