@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "kernels/qmatrix_view.h"
+#include "kernels/scalar/qlinear_scalar.h"  // the fallback (baseline code, plain calls)
 #include "kernels/simd_scales.h"
 
 namespace nibble {
@@ -318,17 +319,16 @@ void a8_rows(const QMatrixView& w, const ActivationCodes& a, int row_begin, int 
   }
 }
 
-// Whether a8_rows serves this matrix (else the scalar kernel must: same bits, not fast).
-inline bool a8_rows_support(const QMatrixView& w) {
-  return w.codec != WeightCodec::kInt4Asym && w.code_sums != nullptr &&
-         (w.n_groups == 1 || w.group % 32 == 0 || w.group == 16);
-}
-
-// Rows [row_begin, row_end) of a matrix a8_rows_support accepts.
-inline void a8_rows_dispatch(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
-                             size_t y_stride) {
+// Rows [row_begin, row_end) of an a8 layer: the eight-row kernel for int4/int8 symmetric
+// codes with groups of 16, a multiple of 32 or per channel; anything else goes to the scalar
+// kernel (same bits, not fast).
+inline void a8_rows_or_scalar(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
+                              size_t y_stride) {
   const bool int4 = w.codec == WeightCodec::kInt4Sym;
-  if (w.n_groups == 1 || w.group % 32 == 0) {
+  const bool whole_chunks = w.n_groups == 1 || w.group % 32 == 0;
+  if (w.codec == WeightCodec::kInt4Asym || w.code_sums == nullptr || !(whole_chunks || w.group == 16)) {
+    scalar::qlinear_a8(w, a, row_begin, row_end, y, y_stride);
+  } else if (whole_chunks) {
     if (int4)
       a8_rows<true, false>(w, a, row_begin, row_end, y, y_stride);
     else

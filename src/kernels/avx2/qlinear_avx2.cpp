@@ -248,10 +248,7 @@ void quantize_activation_row(const float* x, int n, uint8_t* u, float* scale, in
 
 void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
                 size_t y_stride) {
-  if (a8_rows_support(w))
-    a8_rows_dispatch(w, a, row_begin, row_end, y, y_stride);
-  else
-    scalar::qlinear_a8(w, a, row_begin, row_end, y, y_stride);
+  a8_rows_or_scalar(w, a, row_begin, row_end, y, y_stride);
 }
 
 void qlinear_wf(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens, int row_begin, int row_end,

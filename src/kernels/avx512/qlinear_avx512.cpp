@@ -243,11 +243,7 @@ void dot4_f32(const float* a, const float* const* b, int n, float* out) {
 
 void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
                 size_t y_stride) {
-  if (!a8_rows_support(w)) {
-    scalar::qlinear_a8(w, a, row_begin, row_end, y, y_stride);
-    return;
-  }
-  a8_rows_dispatch(w, a, row_begin, row_end, y, y_stride);
+  a8_rows_or_scalar(w, a, row_begin, row_end, y, y_stride);
   clear_upper_registers();
 }
 
