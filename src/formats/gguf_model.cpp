@@ -197,7 +197,7 @@ std::shared_ptr<const QuantizedMatrix> repack_blocks(const GgufTensor& t, const 
   }
   m->codes = std::move(codes);
   m->scales = std::move(scales);
-  // Float activations need no code sums (compute_code_sums is for kInt8Token only).
+  // Float activations need no code sums (derive_a8_data is for kInt8Token only).
   return m;
 }
 

@@ -30,6 +30,11 @@ struct QMatrixView {
   const uint8_t* scales = nullptr;       // rows * n_groups scales of scale_type, little-endian
   const uint8_t* zero_points = nullptr;  // rows * n_groups (int4 asym) or null
   const int32_t* code_sums = nullptr;    // rows * n_groups (a8 layers) or null
+  // The same weights as 16-row panels (kernels/a8_panels.h), or null / 0 without them.
+  int panel_chunks = 0;                  // chunks per row
+  const uint8_t* panel_codes = nullptr;
+  const float* panel_scales = nullptr;
+  const int32_t* panel_sums = nullptr;
 };
 
 QMatrixView view_of(const QuantizedMatrix& m);

@@ -194,7 +194,7 @@ Result<QuantizedMatrix> gptq_quantize(const DenseMatrix& w, const QuantFormat& f
       pack_int4_row(m, r, nibbles.data());
     }
   }
-  if (activation == ActivationMode::kInt8Token) compute_code_sums(m);
+  if (activation == ActivationMode::kInt8Token) derive_a8_data(m);
   return m;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kernel_table.h"
 #include "kernels/qmatrix_view.h"
 #include "kernels/scalar/qlinear_scalar.h"
 #include "quant/group_quantizers.h"
@@ -57,7 +58,7 @@ Status validate_format(const QuantFormat& format, int cols, const std::string& n
   return {};
 }
 
-void compute_code_sums(QuantizedMatrix& m) {
+void derive_a8_data(QuantizedMatrix& m) {
   // A row at a time through the unpacker (loading a 1B-parameter a8 model does this for
   // every weight, so no per-element position arithmetic).
   m.code_sums.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
@@ -73,6 +74,7 @@ void compute_code_sums(QuantizedMatrix& m) {
       sums[g] = sum;
     }
   }
+  m.panels = panels_fit(m) && cpu_supports(Isa::kAvx512) ? build_a8_panels(m) : A8Panels{};
 }
 
 Status validate_importance(std::span<const float> importance, int cols, const std::string& name) {
@@ -182,7 +184,7 @@ Result<QuantizedMatrix> quantize_matrix(const DenseMatrix& w, const QuantFormat&
     }
     if (format.codec != WeightCodec::kInt8Sym) pack_int4_row(m, r, nibbles.data());
   }
-  if (activation == ActivationMode::kInt8Token) compute_code_sums(m);
+  if (activation == ActivationMode::kInt8Token) derive_a8_data(m);
   return m;
 }
 

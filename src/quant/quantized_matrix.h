@@ -16,6 +16,8 @@
 //   [rows][n_groups] one byte each, in [0, 15].
 // - code_sums (derived, not stored): [rows][n_groups] sum of signed codes per group, for
 //   the activation zero-point correction of a8 schemes.
+// - panels (derived, not stored; a8 layers on CPUs with AVX-512): the same codes, scales
+//   and code sums in blocks of 16 interleaved rows for the VNNI kernel (kernels/a8_panels.h).
 #pragma once
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 
 #include "core/buffer.h"
 #include "core/status.h"
+#include "kernels/a8_panels.h"
 #include "model/weights.h"
 #include "quant/algorithm.h"
 #include "quant/scheme.h"
@@ -46,6 +49,7 @@ struct QuantizedMatrix {
   Buffer<uint8_t> scales;       // rows * n_groups * scale bytes
   Buffer<uint8_t> zero_points;  // rows * n_groups (asym) or empty
   std::vector<int32_t> code_sums;    // rows * n_groups (sym codes) or empty
+  A8Panels panels;                   // empty unless derive_a8_data built them
 
   const uint8_t* row_codes(int r) const { return codes.data() + static_cast<size_t>(r) * row_bytes; }
   float scale(int r, int g) const;
@@ -57,7 +61,7 @@ struct QuantizedMatrix {
   // w[i] = code(r, i) * scale(r, i / G) for i < cols.
   void dequantize_row(int r, float* out) const;
 
-  // Bytes of codes, scales and zero points (code_sums are derived, not counted).
+  // Bytes of codes, scales and zero points (code_sums and panels are derived, not counted).
   size_t stored_bytes() const { return codes.size() + scales.size() + zero_points.size(); }
   // Storage bits per logical weight.
   double bits_per_weight() const {
@@ -116,8 +120,10 @@ void set_group_scale(QuantizedMatrix& m, int r, int g, float stored_scale);
 // the int4 layout; the row's zero points must be set first (they give the padding value).
 void pack_int4_row(QuantizedMatrix& m, int r, const uint8_t* nibbles);
 
-// Recomputes code_sums from the codes (after quantizing or loading).
-void compute_code_sums(QuantizedMatrix& m);
+// What an a8 layer derives from its codes after quantizing or loading (or after its codes
+// change): code_sums, and the panels when the CPU has AVX-512 (the only kernel reading
+// them) and the format allows (panels_fit).
+void derive_a8_data(QuantizedMatrix& m);
 
 // Checks a format against a row length: group in [1, 65536] (int32 accumulators of an
 // a8 group stay exact: 255 * 127 * 65536 < 2^31) or 0 for per-channel.

@@ -302,7 +302,7 @@ TEST(QKernelParity, A8ExtremeCodesAndActivationsStayExact) {
             }
           }
         }
-        compute_code_sums(q);
+        derive_a8_data(q);
         for (const Pattern& p : patterns) {
           const int tokens = 2;
           const size_t stride = activation_stride(cols);

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "kernels/avx2/f32_avx2.h"
-#include "kernels/simd_a8.h"
+#include "kernels/avx2/a8_rows_avx2.h"
 #include "kernels/simd_prefill.h"
 #include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line fallbacks (baseline code, plain calls)

@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512/a8_panel_avx512.h"
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/lanes_avx512.h"
-#include "kernels/simd_a8.h"
 #include "kernels/simd_prefill.h"
 #include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line dequantization (baseline code, plain calls)
@@ -243,7 +243,12 @@ void dot4_f32(const float* a, const float* const* b, int n, float* out) {
 
 void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
                 size_t y_stride) {
-  a8_rows_or_scalar(w, a, row_begin, row_end, y, y_stride);
+  if (w.panel_codes == nullptr) {
+    // No panels: int4 with zero points or groups that split a chunk (kernels/a8_panels.h).
+    scalar::qlinear_a8(w, a, row_begin, row_end, y, y_stride);
+    return;
+  }
+  a8_panel_rows(w, a, row_begin, row_end, y, y_stride);
   clear_upper_registers();
 }
 

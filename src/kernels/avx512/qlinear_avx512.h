@@ -8,10 +8,11 @@
 
 namespace nibble::avx512 {
 
-// a8w4 / a8w8: kernels/simd_a8.h's eight-row blocks, int8 codes with VNNI vpdpbusd
-// (256-bit). The integer group sums are exact, so the same integers as the scalar and AVX2
-// paths, and the float combination is theirs too: the outputs are the same bits. Other
-// group sizes and int4 with zero points: the scalar kernel.
+// a8w4 / a8w8: the 16-row panel kernel (kernels/avx512/a8_panel_avx512.h, VNNI vpdpbusd on
+// 512-bit vectors). The integer group sums are exact, so the same integers as the scalar and
+// AVX2 paths, and the float combination is theirs too: the outputs are the same bits.
+// Matrices without panels (int4 with zero points, groups that split a chunk): the scalar
+// kernel.
 void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
                 size_t y_stride);
 

@@ -1,16 +1,12 @@
-// The a8w4 / a8w8 kernel shared by the x86 SIMD paths: eight rows per block, one per lane
-// of the float combination (each lane adds its row's groups in ascending order, as the
-// scalar reference), tokens four at a time through each block. The integer group sums are
-// exact either way and so are the same integers on every path:
-//  - int4 codes, every path: vpmaddubsw (|u * c| * 2 <= 4080, no int16 saturation), up to
-//    eight chunks added in int16, then vpmaddwd by 1;
-//  - int8 codes on AVX2: both sides widened to int16 and vpmaddwd (exact int32 pairs);
-//  - int8 codes with VNNI (compiled with __AVX512VNNI__ and __AVX512VL__): vpdpbusd on
-//    256-bit vectors, four u8 x s8 products straight into each int32 lane, no widening
-//    (measured about twice the AVX2 speed; for int4 vpdpbusd measured no faster than
-//    vpmaddubsw here, so int4 keeps it).
-// Include only from src/kernels/<isa>/ sources; internal linkage, so each ISA's object keeps
-// its own copy built with its own flags.
+// The AVX2 a8w4 / a8w8 kernel: eight rows per block, one per lane of the float combination
+// (each lane adds its row's groups in ascending order, as the scalar reference), tokens
+// four at a time through each block. The integer group sums are exact, so the same integers
+// as the scalar path:
+//  - int4 codes: vpmaddubsw (|u * c| * 2 <= 4080, no int16 saturation), up to eight chunks
+//    added in int16, then vpmaddwd by 1;
+//  - int8 codes: both sides widened to int16 and vpmaddwd (exact int32 pairs).
+// (AVX-512 has its own kernel over 16-row panels: kernels/avx512/a8_panel_avx512.h.)
+// Include only from src/kernels/avx2/ sources (internal linkage, AVX2 flags).
 #pragma once
 
 #include <immintrin.h>
@@ -25,12 +21,6 @@
 
 namespace nibble {
 namespace {
-
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-constexpr bool kVnni = true;
-#else
-constexpr bool kVnni = false;
-#endif
 
 // 16 bytes of a full int4 block -> its 32 signed codes in element order (low nibbles are
 // elements 0..15, high nibbles 16..31), c = u - 8.
@@ -133,34 +123,7 @@ inline __m256 combine(__m256 acc, __m256i isum, __m256 scale, __m256i code_sums,
 template <int NT, bool kInt4, bool kHalf>
 inline void accumulate_chunks(const A8Block& b, int i, int c0, int c1, const uint8_t* const* u, __m256i* acc) {
   const int full_end = imin(c1, b.n_full);  // chunks [full_end, c1) are the partial tail (at most one)
-  if constexpr (kVnni && !kInt4) {
-    // int8 codes on VNNI: lane j of vpdpbusd sums elements 4j .. 4j+3 of a chunk, so lanes
-    // 0..3 hold elements 0..15 (what kHalf needs). Even and odd chunks go to two int32
-    // chains so consecutive vpdpbusd do not wait on each other (exact sums: the split does
-    // not change them).
-    auto codes_of = [&](int k) {
-      const int8_t* src = k < full_end ? reinterpret_cast<const int8_t*>(b.rows[i] + static_cast<size_t>(k) * 32) : b.tail[i];
-      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
-    };
-    auto u_of = [&](int t, int k) {
-      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u[t] + static_cast<size_t>(k) * 32));
-    };
-    __m256i odd[NT];
-    for (int t = 0; t < NT; ++t) odd[t] = _mm256_setzero_si256();
-    int k = c0;
-    for (; k + 2 <= c1; k += 2) {
-      const __m256i c_even = codes_of(k), c_odd = codes_of(k + 1);
-      for (int t = 0; t < NT; ++t) {
-        acc[t] = _mm256_dpbusd_epi32(acc[t], u_of(t, k), c_even);
-        odd[t] = _mm256_dpbusd_epi32(odd[t], u_of(t, k + 1), c_odd);
-      }
-    }
-    if (k < c1) {
-      const __m256i c_last = codes_of(k);
-      for (int t = 0; t < NT; ++t) acc[t] = _mm256_dpbusd_epi32(acc[t], u_of(t, k), c_last);
-    }
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_add_epi32(acc[t], odd[t]);
-  } else if constexpr (kInt4) {
+  if constexpr (kInt4) {
     // vpmaddubsw pairs: |u * c| * 2 <= 255 * 8 * 2 = 4080, and eight such int16 sums stay
     // within +-32640, so up to eight chunks add in int16 before widening.
     const __m256i ones = _mm256_set1_epi16(1);

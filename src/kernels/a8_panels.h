@@ -1,0 +1,47 @@
+// Panels: an a8 layer's codes, scales and code sums re-laid out (at load, in memory only;
+// files keep the QuantizedMatrix layout) so the AVX-512 VNNI kernel multiplies sixteen rows
+// by four inputs in one vpdpbusd, with no horizontal sums.
+//
+// Layout, for each block of kPanelRows consecutive rows (the last block padded with rows of
+// zero codes, zero scales and zero code sums):
+// - codes: chunks of kPanelChunkBytes bytes, chunk k of a block covering input elements
+//   [k * E, (k + 1) * E), E = 4 for int8 codes and 8 for int4. Byte 4 * i + j is row i's
+//   element k * E + j: the int8 code itself, or for int4 the offset-binary nibble c + 8 of
+//   element k * 8 + j in the low half and of element k * 8 + 4 + j in the high half.
+//   Elements past the row's end hold code 0 (zero weight).
+// - scales: [n_groups][kPanelRows] float32, each the value load_scale gives (exact).
+// - sums:   [n_groups][kPanelRows] int32 code sums (QuantizedMatrix::code_sums).
+// A chunk never spans two groups: panels exist only when the group size is a multiple of E
+// or the row is one group.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace nibble {
+
+struct QuantizedMatrix;
+
+inline constexpr int kPanelRows = 16;
+inline constexpr int kPanelChunkBytes = 64;
+
+struct A8Panels {
+  int chunks_per_row = 0;      // ceil(cols / E); 0 when the matrix has no panels
+  std::vector<uint8_t> codes;  // n_blocks * chunks_per_row * kPanelChunkBytes
+  std::vector<float> scales;   // n_blocks * n_groups * kPanelRows
+  std::vector<int32_t> sums;   // n_blocks * n_groups * kPanelRows
+
+  bool empty() const { return chunks_per_row == 0; }
+};
+
+// Elements per chunk for `m`'s codec (4 for int8, 8 for int4).
+int panel_chunk_elements(const QuantizedMatrix& m);
+
+// Whether `m` (an a8 layer with code sums) can be laid out as panels: symmetric codes and
+// groups that are whole chunks.
+bool panels_fit(const QuantizedMatrix& m);
+
+// The panels of `m`; requires panels_fit(m).
+A8Panels build_a8_panels(const QuantizedMatrix& m);
+
+}  // namespace nibble

@@ -1,0 +1,123 @@
+#include "kernels/avx512/a8_panel_avx512.h"
+
+// GCC 12's AVX-512 intrinsics initialise their "undefined" pass-through operand from
+// itself (GCC bug 105593, fixed in 13), which -Wuninitialized then reports at every use.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/a8_panels.h"
+
+namespace nibble::avx512 {
+
+namespace {
+
+// Four activation bytes (elements at..at+3 of one token) in every 32-bit lane.
+inline __m512i broadcast4(const uint8_t* at) {
+  int32_t v;
+  std::memcpy(&v, at, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Tokens [t0, t0 + NT) through block `block`; stores rows [lo, hi) of the block.
+// Each token has two int32 chains (even/odd vpdpbusd) so consecutive ones do not wait on
+// each other; the split does not change the exact sums.
+template <int NT, bool kInt4>
+void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t0, int lo, int hi, float* y,
+                size_t y_stride) {
+  constexpr int kElems = kInt4 ? 8 : 4;
+  const size_t chunks = static_cast<size_t>(w.panel_chunks);
+  const uint8_t* codes = w.panel_codes + static_cast<size_t>(block) * chunks * kPanelChunkBytes;
+  const float* scales = w.panel_scales + static_cast<size_t>(block) * w.n_groups * kPanelRows;
+  const int32_t* sums = w.panel_sums + static_cast<size_t>(block) * w.n_groups * kPanelRows;
+  const int group_chunks = w.n_groups == 1 ? w.panel_chunks : w.group / kElems;
+  const uint8_t* u[NT];
+  for (int t = 0; t < NT; ++t) u[t] = a.codes + static_cast<size_t>(t0 + t) * a.stride;
+  const __m512i low_nibble = _mm512_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi8(8);
+  __m512 facc[NT];
+  for (int t = 0; t < NT; ++t) facc[t] = _mm512_setzero_ps();
+  for (int g = 0; g < w.n_groups; ++g) {
+    const int k0 = g * group_chunks;
+    const int k1 = k0 + group_chunks < w.panel_chunks ? k0 + group_chunks : w.panel_chunks;
+    __m512i even[NT], odd[NT];
+    for (int t = 0; t < NT; ++t) even[t] = odd[t] = _mm512_setzero_si512();
+    int k = k0;
+    if constexpr (kInt4) {
+      for (; k < k1; ++k) {
+        const __m512i v = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
+        const __m512i c_lo = _mm512_sub_epi8(_mm512_and_si512(v, low_nibble), eight);
+        const __m512i c_hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low_nibble), eight);
+        for (int t = 0; t < NT; ++t) {
+          const uint8_t* ut = u[t] + static_cast<size_t>(k) * 8;
+          even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut), c_lo);
+          odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), c_hi);
+        }
+      }
+    } else {
+      for (; k + 2 <= k1; k += 2) {
+        const __m512i v0 = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
+        const __m512i v1 = _mm512_loadu_si512(codes + static_cast<size_t>(k + 1) * kPanelChunkBytes);
+        for (int t = 0; t < NT; ++t) {
+          const uint8_t* ut = u[t] + static_cast<size_t>(k) * 4;
+          even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut), v0);
+          odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), v1);
+        }
+      }
+      if (k < k1) {
+        const __m512i v = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
+        for (int t = 0; t < NT; ++t)
+          even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(u[t] + static_cast<size_t>(k) * 4), v);
+      }
+    }
+    // acc += scale * float(sum - z_a * code_sum): exact int32, then a multiply and an add.
+    const __m512i code_sums = _mm512_loadu_si512(sums + static_cast<size_t>(g) * kPanelRows);
+    const __m512 group_scales = _mm512_loadu_ps(scales + static_cast<size_t>(g) * kPanelRows);
+    for (int t = 0; t < NT; ++t) {
+      const __m512i exact = _mm512_sub_epi32(_mm512_add_epi32(even[t], odd[t]),
+                                             _mm512_mullo_epi32(_mm512_set1_epi32(a.zeros[t0 + t]), code_sums));
+      facc[t] = _mm512_add_ps(facc[t], _mm512_mul_ps(group_scales, _mm512_cvtepi32_ps(exact)));
+    }
+  }
+  const __mmask16 keep = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+  for (int t = 0; t < NT; ++t) {
+    float* dst = y + static_cast<size_t>(t0 + t) * y_stride + static_cast<size_t>(block) * kPanelRows;
+    _mm512_mask_storeu_ps(dst, keep, _mm512_mul_ps(_mm512_set1_ps(a.scales[t0 + t]), facc[t]));
+  }
+}
+
+template <bool kInt4>
+void panel_rows(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
+                size_t y_stride) {
+  for (int block = row_begin / kPanelRows; block * kPanelRows < row_end; ++block) {
+    const int first = block * kPanelRows;
+    const int lo = row_begin > first ? row_begin - first : 0;
+    const int hi = row_end < first + kPanelRows ? row_end - first : kPanelRows;
+    for (int t0 = 0; t0 < a.n_tokens; t0 += 4) {
+      switch (a.n_tokens - t0 < 4 ? a.n_tokens - t0 : 4) {
+        case 1: panel_tile<1, kInt4>(w, a, block, t0, lo, hi, y, y_stride); break;
+        case 2: panel_tile<2, kInt4>(w, a, block, t0, lo, hi, y, y_stride); break;
+        case 3: panel_tile<3, kInt4>(w, a, block, t0, lo, hi, y, y_stride); break;
+        default: panel_tile<4, kInt4>(w, a, block, t0, lo, hi, y, y_stride); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void a8_panel_rows(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
+                   size_t y_stride) {
+  if (w.codec == WeightCodec::kInt4Sym)
+    panel_rows<true>(w, a, row_begin, row_end, y, y_stride);
+  else
+    panel_rows<false>(w, a, row_begin, row_end, y, y_stride);
+}
+
+}  // namespace nibble::avx512
