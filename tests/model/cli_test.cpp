@@ -86,12 +86,13 @@ TEST(Cli, PerplexityScoresFurtherModelsInTheSamePassOneJsonLineEach) {
   EXPECT_EQ(results[1]["ref_ppl"], results[0]["ref_ppl"]);
   EXPECT_EQ(results[1]["tokens_scored"].get<int>(), 3 * 63);
 }
-// Every preset decodes the same greedy tokens on every ISA this machine has and with 1 or
-// 2 threads (a8 layers are bit-identical across ISAs; float ones differ only by rounding,
-// far below the margin between the top two logits on this prompt).
+// Every preset (and the weight-only ones on int8 activations) decodes the same greedy tokens
+// on every ISA this machine has and with 1 or 2 threads (a8 layers are bit-identical across
+// ISAs; float ones differ only by rounding, far below the margin between the top two logits
+// on this prompt).
 TEST(Cli, GreedyTokensAreTheSameOnEveryIsaAndThreadCount) {
   NIBBLE_REQUIRE_MODELS();
-  for (const char* preset : {"q4_g32", "q8_g32", "a8w4_g256", "w4_g128_asym"}) {
+  for (const char* preset : {"q4_g32", "q8_g32", "a8w4_g256", "w4_g128_asym", "q4_g32 --act-int8", "q8_g32 --act-int8"}) {
     nlohmann::json first;
     for (Isa isa : supported_isas()) {
       ::setenv("NIBBLE_ISA", isa_name(isa), 1);

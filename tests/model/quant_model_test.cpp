@@ -8,6 +8,7 @@
 #include "core/file.h"
 #include "eval/perplexity.h"
 #include "formats/llama2c.h"
+#include "quant/int8_activations.h"
 #include "quant/quantize_model.h"
 #include "quant/quantized_matrix.h"
 #include "support/model_runner.h"
@@ -92,6 +93,40 @@ TEST(QuantModel, TiedEmbeddingIsOneCopyAndEqualsASeparateCopy) {
   auto b = perplexity(separate, nullptr, tokens, 256, 3);
   EXPECT_EQ(a.ppl, b.ppl);
   EXPECT_EQ(a.nll, b.nll);
+}
+
+// --act-int8 runs a weight-only file as the matching a8 recipe would: RTN codes do not
+// depend on the activation mode, so q4_g32 / q8_g32 switched to int8 activations must give
+// the logits of linear=a8w4:32 / a8w8:32 quantized directly, bit for bit, with the tied
+// classifier still the embedding's one object; int4 with zero points has no integer kernel
+// and stays weight-only.
+TEST(QuantModel, Int8ActivationsRunWeightOnlyLayersAsTheA8Recipe) {
+  NIBBLE_REQUIRE_MODELS();
+  for (const auto& [preset, a8_recipe] : {std::pair{"q4_g32", "linear=a8w4:32,lm_head=a8w4:32"},
+                                          std::pair{"q8_g32", "linear=a8w8:32,lm_head=a8w8:32"}}) {
+    SCOPED_TRACE(preset);
+    Model switched = load("tiny-llama-8m/model.bin");
+    quantize(switched, preset);
+    std::vector<int> ids = text_tokens(switched, "text/indomain-valid-a.txt");
+    ids.resize(48);
+    const std::vector<float> float_activations = testing::logits_for(switched, ids);
+    ASSERT_FALSE(float_activations.empty());
+    EXPECT_EQ(use_int8_activations(switched.weights), 43);  // 6 layers x 7 linears + lm_head
+    EXPECT_EQ(switched.weights.quantized_embedding.get(), switched.weights.classifier.quantized.get());
+    for (const auto& [name, layer] : named_linears(switched.weights))
+      EXPECT_EQ(layer->quantized->activation, ActivationMode::kInt8Token) << name;
+
+    Model direct = load("tiny-llama-8m/model.bin");
+    quantize(direct, a8_recipe);
+    const std::vector<float> want = testing::logits_for(direct, ids);
+    ASSERT_FALSE(want.empty());
+    EXPECT_EQ(testing::logits_for(switched, ids), want);
+    EXPECT_EQ(testing::logits_for(switched, ids, 2), want);
+    EXPECT_NE(float_activations, want);  // the switch took effect
+  }
+  Model asym = load("tiny-llama-8m/model.bin");
+  quantize(asym, "w4_g128_asym");
+  EXPECT_EQ(use_int8_activations(asym.weights), 0);
 }
 
 TEST(QuantModel, UntiedModelQuantizesEmbeddingAndClassifierSeparately) {

@@ -159,6 +159,7 @@ Runner add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "Prefill and decode speed (llama-bench style), bytes per token, GB/s");
   sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
   add_recipe_options(sub, args->model_args, "Quantize in memory first");
+  add_execution_options(sub, args->model_args);
   sub->add_option("-p,--prompt-tokens", args->prompt, "Prefill batch")->capture_default_str()->check(CLI::Range(0, 1 << 20));
   sub->add_option("-n,--decode-tokens", args->generate, "Tokens decoded one at a time")
       ->capture_default_str()

@@ -100,6 +100,7 @@ Runner add_generate(CLI::App& app) {
   sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
   sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file (tokenizer.bin, tokenizer.model or a GGUF vocabulary)");
   add_recipe_options(sub, args->model_args, "Quantize in memory first: preset, shorthand or JSON file");
+  add_execution_options(sub, args->model_args);
   sub->add_option("-p,--prompt", args->prompt, "Prompt text")->required();
   sub->add_option("-n", args->n, "Number of new tokens")->capture_default_str();
   sub->add_option("--temp", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();

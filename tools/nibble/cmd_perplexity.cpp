@@ -71,6 +71,7 @@ int run_perplexity(const PerplexityArgs& args) {
   for (const std::string& path : args.also) {
     auto other = load_model(path, as_stored);
     if (!other.ok()) return report(other.error());
+    apply_execution_options(*other, args.model_args);
     also.push_back(std::move(*other));
   }
   auto text = read_text_file(args.text_path);
@@ -114,12 +115,14 @@ Runner add_perplexity(CLI::App& app) {
   sub->add_option("-m,--model", args->model_args.path, "Model file or directory")->required();
   sub->add_option("--tokenizer", args->model_args.tokenizer, "Tokenizer file");
   add_recipe_options(sub, args->model_args, "Quantize in memory first: preset, shorthand or JSON file");
+  add_execution_options(sub, args->model_args);
   sub->add_option("-f,--file", args->text_path, "Text file")->required();
   sub->add_option("--ctx", args->ctx, "Tokens per chunk")->capture_default_str();
   sub->add_option("--chunks", args->chunks, "Score at most N chunks (0 = all)")->capture_default_str();
   sub->add_option("--kl-ref", args->kl_ref_path, "Reference model for KL divergence");
   sub->add_option("--also", args->also,
-                  "Further models (loaded as stored) scored in the same pass; the reference runs once for all")
+                  "Further models (loaded as stored, then --act-int8 if given) scored in the same pass; the reference runs "
+                  "once for all")
       ->expected(1, -1);
   sub->add_option("-t,--threads", args->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
   sub->add_flag("--json", args->json, "Print one JSON object per model, one per line");

@@ -7,6 +7,7 @@
 
 #include "core/file.h"
 #include "quant/calibration.h"
+#include "quant/int8_activations.h"
 
 namespace nibble::cli {
 
@@ -52,6 +53,20 @@ void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recip
   add_calibration_options(sub, args);
 }
 
+void add_execution_options(CLI::App* sub, ModelArgs& args) {
+  sub->add_flag("--act-int8", args.int8_activations,
+                "Run weight-only layers with symmetric codes (w4, w8) on per-token int8 activations, as a8 layers "
+                "(integer kernels, as llama.cpp runs Q4_0/Q8_0): faster, with the activation rounding's error; the "
+                "file is not changed");
+}
+
+void apply_execution_options(Model& model, const ModelArgs& args) {
+  if (!args.int8_activations) return;
+  const int switched = use_int8_activations(model.weights);
+  std::fprintf(stderr, "%s: %d weight-only layers run on int8 activations (--act-int8)\n", model.path.c_str(),
+               switched);
+}
+
 bool needs_calibration(const ModelArgs& args) {
   return !args.recipe.empty() &&
          (args.algorithm == "gptq" || args.algorithm == "awq" || (args.algorithm == "mse" && args.calib != "none"));
@@ -95,9 +110,11 @@ Result<Model> load_for_command(const ModelArgs& args, bool require_tokenizer, Th
   options.tokenizer_path = args.tokenizer;
   options.require_tokenizer = require_tokenizer || needs_calibration(args);
   NIBBLE_ASSIGN_OR_RETURN(Model model, load_model(args.path, options));
-  if (args.recipe.empty()) return model;
-  NIBBLE_ASSIGN_OR_RETURN(QuantizationReport r, quantize_for_command(model, args, pool, {}));
-  if (report != nullptr) *report = std::move(r);
+  if (!args.recipe.empty()) {
+    NIBBLE_ASSIGN_OR_RETURN(QuantizationReport r, quantize_for_command(model, args, pool, {}));
+    if (report != nullptr) *report = std::move(r);
+  }
+  apply_execution_options(model, args);
   return model;
 }
 

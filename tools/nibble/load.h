@@ -25,6 +25,7 @@ struct ModelArgs {
   int64_t calib_tokens = 8192;
   int calib_ctx = 256;
   GptqOptions gptq;             // --damp, --act-order
+  bool int8_activations = false;  // --act-int8
 };
 
 // A progress callback drawing "[====    ] done/total what" on stderr when it is a
@@ -35,6 +36,11 @@ std::function<void(int, int)> progress_bar(std::string what);
 void add_calibration_options(CLI::App* sub, ModelArgs& args);
 // Registers --recipe (with `recipe_help`), --algo and the calibration options.
 void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recipe_help);
+
+// Registers --act-int8 (run weight-only layers on int8 activations).
+void add_execution_options(CLI::App* sub, ModelArgs& args);
+// Applies the execution options to a loaded (and quantized) model; prints what changed.
+void apply_execution_options(Model& model, const ModelArgs& args);
 
 // Quantizes `model` (float) with args.recipe and args.algorithm; for mse and gptq, the
 // calibration text is tokenized with the model's tokenizer and run through the float model
@@ -51,8 +57,8 @@ Result<std::string> calibration_path(const ModelArgs& args);
 Result<std::optional<CalibrationStats>> calibrate_for_command(const Model& model, const ModelArgs& args,
                                                               ThreadPool& pool);
 
-// Loads and, when args.recipe is set, quantizes. `report` (may be null) receives the
-// quantization report.
+// Loads, quantizes when args.recipe is set, then applies the execution options. `report`
+// (may be null) receives the quantization report.
 Result<Model> load_for_command(const ModelArgs& args, bool require_tokenizer, ThreadPool& pool,
                                QuantizationReport* report);
 
