@@ -9,8 +9,13 @@ namespace nibble::avx2 {
 // order and the tail (n % 8) added last: deterministic for a given n.
 float dot_f32(const float* a, const float* b, int n);
 
+// head_dim % 8 == 0: eight positions at a time, one 8-lane FMA chain each, the eight
+// chains' lanes summed together by hadd; other positions through dot_f32. Within the
+// dot_f32 bound of the scalar kernel, not bit for bit.
 void attention_scores(const float* q, const float* keys, size_t stride, int n_positions, int head_dim,
                       float scale, float* out);
+// Each element: one FMA per position, positions ascending, from 0 (32 elements in
+// registers at a time); elements past the last multiple of 8 use a multiply then an add.
 void attention_values(const float* weights, const float* values, size_t stride, int n_positions,
                       int head_dim, float* out);
 
