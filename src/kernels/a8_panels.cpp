@@ -1,6 +1,7 @@
 #include "kernels/a8_panels.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/qmatrix_view.h"
 #include "kernels/scalar/qlinear_scalar.h"
@@ -11,7 +12,7 @@ namespace nibble {
 int panel_chunk_elements(const QuantizedMatrix& m) { return m.format.codec == WeightCodec::kInt8Sym ? 4 : 8; }
 
 bool panels_fit(const QuantizedMatrix& m) {
-  if (m.format.codec == WeightCodec::kInt4Asym || m.code_sums.empty()) return false;
+  if (m.format.codec == WeightCodec::kInt4Asym || m.activation != ActivationMode::kInt8Token) return false;
   return m.n_groups == 1 || m.group % panel_chunk_elements(m) == 0;
 }
 
@@ -22,8 +23,8 @@ A8Panels build_a8_panels(const QuantizedMatrix& m) {
   A8Panels p;
   p.chunks_per_row = (m.cols + e - 1) / e;
   p.codes.assign(static_cast<size_t>(n_blocks) * p.chunks_per_row * kPanelChunkBytes, int4 ? 0x88 : 0);
-  p.scales.assign(static_cast<size_t>(n_blocks) * m.n_groups * kPanelRows, 0.0f);
-  p.sums.assign(p.scales.size(), 0);
+  const size_t scale_bytes = static_cast<size_t>(scale_type_bytes(m.format.scale_type));
+  p.scales.assign(static_cast<size_t>(n_blocks) * m.n_groups * kPanelRows * scale_bytes, 0);
   const QMatrixView view = view_of(m);
   std::vector<int8_t> codes(static_cast<size_t>(m.cols));
   for (int r = 0; r < m.rows; ++r) {
@@ -42,8 +43,8 @@ A8Panels build_a8_panels(const QuantizedMatrix& m) {
     }
     for (int g = 0; g < m.n_groups; ++g) {
       const size_t at = (static_cast<size_t>(block) * m.n_groups + g) * kPanelRows + lane;
-      p.scales[at] = m.scale(r, g);
-      p.sums[at] = m.code_sums[static_cast<size_t>(r) * m.n_groups + g];
+      std::memcpy(p.scales.data() + at * scale_bytes,
+                  m.scales.data() + (static_cast<size_t>(r) * m.n_groups + g) * scale_bytes, scale_bytes);
     }
   }
   return p;

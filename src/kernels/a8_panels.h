@@ -9,8 +9,10 @@
 //   element k * E + j: the int8 code itself, or for int4 the offset-binary nibble c + 8 of
 //   element k * 8 + j in the low half and of element k * 8 + 4 + j in the high half.
 //   Elements past the row's end hold code 0 (zero weight).
-// - scales: [n_groups][kPanelRows] float32, each the value load_scale gives (exact).
-// - sums:   [n_groups][kPanelRows] int32 code sums (QuantizedMatrix::code_sums).
+// - scales: [n_groups][kPanelRows] in the matrix's own scale type (its bytes as stored), so
+//   a decoded token reads no more scale bytes than the file holds. The group code sums the
+//   activation zero point needs are not stored: the kernel recomputes them from the codes
+//   (one more vpdpbusd per chunk, against ones), which costs less than reading them.
 // A chunk never spans two groups: panels exist only when the group size is a multiple of E
 // or the row is one group.
 #pragma once
@@ -28,8 +30,7 @@ inline constexpr int kPanelChunkBytes = 64;
 struct A8Panels {
   int chunks_per_row = 0;      // ceil(cols / E); 0 when the matrix has no panels
   std::vector<uint8_t> codes;  // n_blocks * chunks_per_row * kPanelChunkBytes
-  std::vector<float> scales;   // n_blocks * n_groups * kPanelRows
-  std::vector<int32_t> sums;   // n_blocks * n_groups * kPanelRows
+  std::vector<uint8_t> scales;  // n_blocks * n_groups * kPanelRows scales, little-endian
 
   bool empty() const { return chunks_per_row == 0; }
 };
@@ -37,8 +38,8 @@ struct A8Panels {
 // Elements per chunk for `m`'s codec (4 for int8, 8 for int4).
 int panel_chunk_elements(const QuantizedMatrix& m);
 
-// Whether `m` (an a8 layer with code sums) can be laid out as panels: symmetric codes and
-// groups that are whole chunks.
+// Whether `m` (an a8 layer) can be laid out as panels: symmetric codes and groups that are
+// whole chunks.
 bool panels_fit(const QuantizedMatrix& m);
 
 // The panels of `m`; requires panels_fit(m).

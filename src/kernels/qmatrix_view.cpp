@@ -21,7 +21,6 @@ QMatrixView view_of(const QuantizedMatrix& m) {
     v.panel_chunks = m.panels.chunks_per_row;
     v.panel_codes = m.panels.codes.data();
     v.panel_scales = m.panels.scales.data();
-    v.panel_sums = m.panels.sums.data();
   }
   return v;
 }

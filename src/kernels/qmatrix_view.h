@@ -33,8 +33,7 @@ struct QMatrixView {
   // The same weights as 16-row panels (kernels/a8_panels.h), or null / 0 without them.
   int panel_chunks = 0;                  // chunks per row
   const uint8_t* panel_codes = nullptr;
-  const float* panel_scales = nullptr;
-  const int32_t* panel_sums = nullptr;
+  const uint8_t* panel_scales = nullptr;  // in scale_type
 };
 
 QMatrixView view_of(const QuantizedMatrix& m);
