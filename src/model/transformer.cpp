@@ -123,6 +123,17 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
   });
 }
 
+template <typename PerToken>
+void Transformer::for_each_token(int n_tokens, PerToken&& per_token) {
+  if (n_tokens == 1) {
+    per_token(0);  // decode: a pool hand-off would cost more than the work
+    return;
+  }
+  pool_->parallel_for(static_cast<size_t>(n_tokens), 1, [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) per_token(static_cast<int>(t));
+  });
+}
+
 void Transformer::observe(std::initializer_list<const Linear*> layers, const float* x, size_t stride,
                           int n_tokens) {
   if (observer_) observer_(std::span<const Linear* const>(layers.begin(), layers.size()), x, stride, n_tokens);
@@ -158,34 +169,46 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
     float* k_rows = key_cache_.data() + cache_base + static_cast<size_t>(pos) * kv_dim;
     float* v_rows = value_cache_.data() + cache_base + static_cast<size_t>(pos) * kv_dim;
 
-    for (int t = 0; t < n; ++t)
+    for_each_token(n, [&](int t) {
       rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, layer.attn_norm.data(), c.dim, c.rms_norm_eps);
+    });
     observe({&layer.wq, &layer.wk, &layer.wv}, xb_.data(), dim, n);
     linear_forward(layer.wq, xb_.data(), dim, n, q_.data(), q_dim, *pool_);
     linear_forward(layer.wk, xb_.data(), dim, n, k_rows, kv_dim, *pool_);
     linear_forward(layer.wv, xb_.data(), dim, n, v_rows, kv_dim, *pool_);
-    for (int t = 0; t < n; ++t) {
+    for_each_token(n, [&](int t) {
       apply_rope(q_.data() + t * q_dim, c.n_heads, pos + t);
       apply_rope(k_rows + t * kv_dim, c.n_kv_heads, pos + t);
-    }
+    });
     attention(l, n, pos);  // writes (n, q_dim) into xb_
     observe({&layer.wo}, xb_.data(), q_dim, n);
     linear_forward(layer.wo, xb_.data(), q_dim, n, xb2_.data(), dim, *pool_);
-    for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
-
-    for (int t = 0; t < n; ++t)
-      rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, layer.ffn_norm.data(), c.dim, c.rms_norm_eps);
+    // The residual add and the next norm of each token together.
+    for_each_token(n, [&](int t) {
+      float* x = x_.data() + t * dim;
+      const float* delta = xb2_.data() + t * dim;
+      for (size_t i = 0; i < dim; ++i) x[i] += delta[i];
+      rmsnorm(xb_.data() + t * dim, x, layer.ffn_norm.data(), c.dim, c.rms_norm_eps);
+    });
     observe({&layer.w_gate, &layer.w_up}, xb_.data(), dim, n);
     linear_forward(layer.w_gate, xb_.data(), dim, n, hb_.data(), hidden, *pool_);
     linear_forward(layer.w_up, xb_.data(), dim, n, hb2_.data(), hidden, *pool_);
-    for (size_t i = 0; i < static_cast<size_t>(n) * hidden; ++i) {
-      float g = hb_[i];
-      g *= 1.0f / (1.0f + std::exp(-g));  // SiLU
-      hb_[i] = g * hb2_[i];
-    }
+    for_each_token(n, [&](int t) {
+      float* gate = hb_.data() + t * hidden;
+      const float* up = hb2_.data() + t * hidden;
+      for (size_t i = 0; i < hidden; ++i) {
+        float g = gate[i];
+        g *= 1.0f / (1.0f + std::exp(-g));  // SiLU
+        gate[i] = g * up[i];
+      }
+    });
     observe({&layer.w_down}, hb_.data(), hidden, n);
     linear_forward(layer.w_down, hb_.data(), hidden, n, xb2_.data(), dim, *pool_);
-    for (size_t i = 0; i < static_cast<size_t>(n) * dim; ++i) x_[i] += xb2_[i];
+    for_each_token(n, [&](int t) {
+      float* x = x_.data() + t * dim;
+      const float* delta = xb2_.data() + t * dim;
+      for (size_t i = 0; i < dim; ++i) x[i] += delta[i];
+    });
   }
 
   if (n_logits == 0) return {};
