@@ -52,14 +52,16 @@ inline void prefetch_chunk(const uint8_t* codes, int k) {
 }
 
 // Tokens [t0, t0 + NT) through block `block`; stores rows [lo, hi) of the block.
-// Each token has two int32 chains (even/odd vpdpbusd) so consecutive ones do not wait on
-// each other; the split does not change the exact sums. The group's code sums (for the
-// activation zero point) come from the same codes: vpdpbusd against bytes of 1.
+// One token (decode) gets two int32 chains (even/odd vpdpbusd) so consecutive ones do not
+// wait on each other; with more tokens their chains interleave and one each suffices (the
+// split does not change the exact sums). The group's code sums (for the activation zero
+// point) come from the same codes: vpdpbusd against bytes of 1.
 template <int NT, bool kInt4, ScaleType kScale>
 void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t0, int lo, int hi, float* y,
                 size_t y_stride) {
   constexpr int kElems = kInt4 ? 8 : 4;
   constexpr size_t kScaleBytes = kScale == ScaleType::kF32 ? 4 : 2;
+  constexpr bool kTwoChains = NT == 1;
   const size_t chunks = static_cast<size_t>(w.panel_chunks);
   const uint8_t* codes = w.panel_codes + static_cast<size_t>(block) * chunks * kPanelChunkBytes;
   const uint8_t* scales = w.panel_scales + static_cast<size_t>(block) * w.n_groups * kPanelRows * kScaleBytes;
@@ -74,8 +76,9 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
   for (int g = 0; g < w.n_groups; ++g) {
     const int k0 = g * group_chunks;
     const int k1 = k0 + group_chunks < w.panel_chunks ? k0 + group_chunks : w.panel_chunks;
-    __m512i even[NT], odd[NT];
-    for (int t = 0; t < NT; ++t) even[t] = odd[t] = _mm512_setzero_si512();
+    __m512i even[NT], odd[kTwoChains ? NT : 1];
+    for (int t = 0; t < NT; ++t) even[t] = _mm512_setzero_si512();
+    if constexpr (kTwoChains) odd[0] = _mm512_setzero_si512();
     __m512i code_sums = _mm512_setzero_si512();
     int k = k0;
     if constexpr (kInt4) {
@@ -88,7 +91,10 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
         for (int t = 0; t < NT; ++t) {
           const uint8_t* ut = u[t] + static_cast<size_t>(k) * 8;
           even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut), c_lo);
-          odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), c_hi);
+          if constexpr (kTwoChains)
+            odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), c_hi);
+          else
+            even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut + 4), c_hi);
         }
       }
     } else {
@@ -101,7 +107,10 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
         for (int t = 0; t < NT; ++t) {
           const uint8_t* ut = u[t] + static_cast<size_t>(k) * 4;
           even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut), v0);
-          odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), v1);
+          if constexpr (kTwoChains)
+            odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), v1);
+          else
+            even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut + 4), v1);
         }
       }
       if (k < k1) {
@@ -114,8 +123,9 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
     // acc += scale * float(sum - z_a * code_sum): exact int32, then a multiply and an add.
     const __m512 group_scales = load_group_scales<kScale>(scales + static_cast<size_t>(g) * kPanelRows * kScaleBytes);
     for (int t = 0; t < NT; ++t) {
-      const __m512i exact = _mm512_sub_epi32(_mm512_add_epi32(even[t], odd[t]),
-                                             _mm512_mullo_epi32(_mm512_set1_epi32(a.zeros[t0 + t]), code_sums));
+      __m512i sum = even[t];
+      if constexpr (kTwoChains) sum = _mm512_add_epi32(sum, odd[t]);
+      const __m512i exact = _mm512_sub_epi32(sum, _mm512_mullo_epi32(_mm512_set1_epi32(a.zeros[t0 + t]), code_sums));
       facc[t] = _mm512_add_ps(facc[t], _mm512_mul_ps(group_scales, _mm512_cvtepi32_ps(exact)));
     }
   }
@@ -133,12 +143,17 @@ void panel_rows(const QMatrixView& w, const ActivationCodes& a, int row_begin, i
     const int first = block * kPanelRows;
     const int lo = row_begin > first ? row_begin - first : 0;
     const int hi = row_end < first + kPanelRows ? row_end - first : kPanelRows;
-    for (int t0 = 0; t0 < a.n_tokens; t0 += 4) {
-      switch (a.n_tokens - t0 < 4 ? a.n_tokens - t0 : 4) {
+    // Eight tokens per tile: each chunk's unpacking and code sum serve eight vpdpbusd pairs.
+    for (int t0 = 0; t0 < a.n_tokens; t0 += 8) {
+      switch (a.n_tokens - t0 < 8 ? a.n_tokens - t0 : 8) {
         case 1: panel_tile<1, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
         case 2: panel_tile<2, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
         case 3: panel_tile<3, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
-        default: panel_tile<4, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
+        case 4: panel_tile<4, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
+        case 5: panel_tile<5, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
+        case 6: panel_tile<6, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
+        case 7: panel_tile<7, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
+        default: panel_tile<8, kInt4, kScale>(w, a, block, t0, lo, hi, y, y_stride); break;
       }
     }
   }
