@@ -80,6 +80,17 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
     for (int t = 0; t < NT; ++t) even[t] = _mm512_setzero_si512();
     if constexpr (kTwoChains) odd[0] = _mm512_setzero_si512();
     __m512i code_sums = _mm512_setzero_si512();
+    // Activation bytes [at, at + 4) of every token against `first`, [at + 4, at + 8) against
+    // `second` (an int4 chunk's low and high nibbles, or two int8 chunks).
+    auto add_pair = [&](size_t at, __m512i first, __m512i second) __attribute__((always_inline)) {
+      for (int t = 0; t < NT; ++t) {
+        even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(u[t] + at), first);
+        if constexpr (kTwoChains)
+          odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(u[t] + at + 4), second);
+        else
+          even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(u[t] + at + 4), second);
+      }
+    };
     int k = k0;
     if constexpr (kInt4) {
       for (; k < k1; ++k) {
@@ -88,14 +99,7 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
         const __m512i c_lo = _mm512_sub_epi8(_mm512_and_si512(v, low_nibble), eight);
         const __m512i c_hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low_nibble), eight);
         code_sums = _mm512_dpbusd_epi32(code_sums, ones, _mm512_add_epi8(c_lo, c_hi));  // |c_lo + c_hi| <= 16
-        for (int t = 0; t < NT; ++t) {
-          const uint8_t* ut = u[t] + static_cast<size_t>(k) * 8;
-          even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut), c_lo);
-          if constexpr (kTwoChains)
-            odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), c_hi);
-          else
-            even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut + 4), c_hi);
-        }
+        add_pair(static_cast<size_t>(k) * 8, c_lo, c_hi);
       }
     } else {
       for (; k + 2 <= k1; k += 2) {
@@ -104,14 +108,7 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
         const __m512i v0 = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
         const __m512i v1 = _mm512_loadu_si512(codes + static_cast<size_t>(k + 1) * kPanelChunkBytes);
         code_sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(code_sums, ones, v0), ones, v1);
-        for (int t = 0; t < NT; ++t) {
-          const uint8_t* ut = u[t] + static_cast<size_t>(k) * 4;
-          even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut), v0);
-          if constexpr (kTwoChains)
-            odd[t] = _mm512_dpbusd_epi32(odd[t], broadcast4(ut + 4), v1);
-          else
-            even[t] = _mm512_dpbusd_epi32(even[t], broadcast4(ut + 4), v1);
-        }
+        add_pair(static_cast<size_t>(k) * 4, v0, v1);
       }
       if (k < k1) {
         const __m512i v = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
