@@ -68,6 +68,8 @@ constexpr KernelTable kScalarTable{
     .dot_f32 = &scalar::dot_f32,
     .attention_scores = &scalar::attention_scores,
     .attention_values = &scalar::attention_values,
+    .softmax = &scalar::softmax,
+    .silu_mul = &scalar::silu_mul,
     .quantize_activation_row = &scalar::quantize_activation_row,
     .qlinear_a8 = &scalar::qlinear_a8,
     .qlinear_wf = &scalar::qlinear_wf,
@@ -77,19 +79,23 @@ constexpr KernelTable kAvx2Table{
     .dot_f32 = &avx2::dot_f32,
     .attention_scores = &avx2::attention_scores,
     .attention_values = &avx2::attention_values,
+    .softmax = &avx2::softmax,
+    .silu_mul = &avx2::silu_mul,
     .quantize_activation_row = &avx2::quantize_activation_row,
     .qlinear_a8 = &avx2::qlinear_a8,
     .qlinear_wf = &avx2::qlinear_wf,
 };
 
-// AVX-512 has its own dot_f32, weight-only kernel and VNNI a8 kernel; attention and the
-// activation quantization are the AVX2 kernels (an AVX-512 CPU runs them), whose
+// AVX-512 has its own dot_f32, weight-only kernel and VNNI a8 kernel; attention, softmax,
+// SiLU and the activation quantization are the AVX2 kernels (an AVX-512 CPU runs them), whose
 // guarantees hold unchanged.
 constexpr KernelTable kAvx512Table{
     .isa = Isa::kAvx512,
     .dot_f32 = &avx512::dot_f32,
     .attention_scores = &avx2::attention_scores,
     .attention_values = &avx2::attention_values,
+    .softmax = &avx2::softmax,
+    .silu_mul = &avx2::silu_mul,
     .quantize_activation_row = &avx2::quantize_activation_row,
     .qlinear_a8 = &avx512::qlinear_a8,
     .qlinear_wf = &avx512::qlinear_wf,

@@ -18,6 +18,10 @@ enum class Isa { kScalar, kAvx2, kAvx512 };
 
 const char* isa_name(Isa isa);
 
+// Bound on the SIMD kernels' exp relative error (Cephes expf's polynomial; its published peak
+// is 1.3e-7 over +-88, about 2.2 ulp): 2^-22.
+inline constexpr double kExpRelError = 2.384185791015625e-07;
+
 struct KernelTable {
   Isa isa = Isa::kScalar;
   // Sum of a[i]*b[i] for i < n, float32 products and sums.
@@ -36,6 +40,19 @@ struct KernelTable {
   // so results agree within float rounding, not bit for bit.
   void (*attention_values)(const float* weights, const float* values, size_t stride,
                            int n_positions, int head_dim, float* out) = nullptr;
+
+  // In-place softmax of x[0..n): x[i] = exp(x[i] - max) / sum. SIMD kernels use a
+  // polynomial exp (relative error <= kExpRelError against the true exp, checked across the
+  // float range in a test) and lane-parallel sums; the scalar kernel uses std::exp (within
+  // one ulp, 2^-23) summed left to right. So each output differs from scalar by at most
+  // (2 * (kExpRelError + 2^-23) + 2 * gamma(n) + 2u) * out, plus 2^-126 where an exp
+  // underflows (the SIMD exp flushes below 2^-126 to 0; the sum is >= 1).
+  void (*softmax)(float* x, int n) = nullptr;
+
+  // In place: gate[i] = silu(gate[i]) * up[i], silu(g) = g * (1 / (1 + exp(-g))). SIMD
+  // kernels differ from scalar only in their exp, and 1 + e moves by at most e's relative
+  // error: at most (kExpRelError + 2^-23 + 8u) * |result| (four roundings on each side).
+  void (*silu_mul)(float* gate, const float* up, int n) = nullptr;
 
   // Per-token asymmetric u8 quantization of x[0..n) (the rule of
   // scalar::quantize_activation_row). Guarantee: every ISA writes the same codes, scale

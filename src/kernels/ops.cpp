@@ -7,6 +7,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/qmatrix_view.h"
+#include "kernels/scalar/f32_scalar.h"
 #include "quant/quantized_matrix.h"
 
 namespace nibble {
@@ -20,16 +21,7 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) 
   for (int i = 0; i < n; ++i) out[i] = weight[i] * (ss * x[i]);
 }
 
-void softmax(float* x, int n) {
-  float max_value = x[0];
-  for (int i = 1; i < n; ++i) max_value = std::max(max_value, x[i]);
-  float sum = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max_value);
-    sum += x[i];
-  }
-  for (int i = 0; i < n; ++i) x[i] /= sum;
-}
+void softmax(float* x, int n) { scalar::softmax(x, n); }
 
 namespace {
 

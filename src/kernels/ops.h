@@ -14,7 +14,7 @@ namespace nibble {
 // out[i] = weight[i] * (x[i] / sqrt(mean(x^2) + eps)). `out` may alias `x`.
 void rmsnorm(float* out, const float* x, const float* weight, int n, float eps);
 
-// In-place softmax over x[0..n).
+// In-place softmax over x[0..n) (scalar::softmax; the transformer uses the table's).
 void softmax(float* x, int n);
 
 // y[t][r] = dot(W.row(r), x[t]) (+ bias[r]) for t < n_tokens; rows of x are `x_stride`

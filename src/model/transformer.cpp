@@ -116,7 +116,7 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
       const size_t kv_head = static_cast<size_t>(h / group) * hd;
       k.attention_scores(q, key_cache_.data() + layer_offset + kv_head, kv_dim, token_pos + 1, hd,
                          scale, att);
-      softmax(att, token_pos + 1);
+      k.softmax(att, token_pos + 1);
       float* out = xb_.data() + static_cast<size_t>(t) * c.q_dim() + static_cast<size_t>(h) * hd;
       k.attention_values(att, value_cache_.data() + layer_offset + kv_head, kv_dim, token_pos + 1, hd, out);
     }
@@ -193,15 +193,8 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
     observe({&layer.w_gate, &layer.w_up}, xb_.data(), dim, n);
     linear_forward(layer.w_gate, xb_.data(), dim, n, hb_.data(), hidden, *pool_);
     linear_forward(layer.w_up, xb_.data(), dim, n, hb2_.data(), hidden, *pool_);
-    for_each_token(n, [&](int t) {
-      float* gate = hb_.data() + t * hidden;
-      const float* up = hb2_.data() + t * hidden;
-      for (size_t i = 0; i < hidden; ++i) {
-        float g = gate[i];
-        g *= 1.0f / (1.0f + std::exp(-g));  // SiLU
-        gate[i] = g * up[i];
-      }
-    });
+    const KernelTable& k = kernels();
+    for_each_token(n, [&](int t) { k.silu_mul(hb_.data() + t * hidden, hb2_.data() + t * hidden, c.hidden_dim); });
     observe({&layer.w_down}, hb_.data(), hidden, n);
     linear_forward(layer.w_down, hb_.data(), hidden, n, xb2_.data(), dim, *pool_);
     for_each_token(n, [&](int t) {

@@ -1,5 +1,9 @@
 // Parity of every float kernel on every ISA this machine has against the scalar reference.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -8,6 +12,9 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/scalar/f32_scalar.h"
+#if defined(__x86_64__)
+#include "kernels/avx2/f32_avx2.h"
+#endif
 
 namespace nibble {
 namespace {
@@ -92,6 +99,80 @@ TEST(Kernels, AttentionMatchesScalarWithinRoundingBound) {
           for (int s = 0; s < n; ++s) abs_sum += std::fabs(double{w[s]} * cache[s * stride + i]);
           ASSERT_LE(std::fabs(double{out[i]} - ref[i]), 2.0 * gamma_of(n) * abs_sum) << "element " << i;
         }
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// The SIMD exp against the true exp (double) over the float range, one bit pattern in
+// 4099 (every exponent, ~500k values), and its edges: relative error <= kExpRelError
+// between ln(2^-126) and ln(FLT_MAX); 0 below, +inf above, NaN for NaN.
+TEST(Kernels, SimdExpWithinItsStatedErrorOverTheFloatRange) {
+  if (!cpu_supports(Isa::kAvx2)) GTEST_SKIP() << "no AVX2";
+  std::vector<float> x;
+  for (uint32_t bits = 0; bits < 0x80000000u; bits += 4099) {
+    float v;
+    std::memcpy(&v, &bits, 4);
+    if (v <= 88.72283935546875f) x.push_back(v);
+    if (v <= 87.3365478515625f) x.push_back(-v);
+  }
+  std::vector<float> got(x.size());
+  avx2::exp_f32(x.data(), got.data(), static_cast<int>(x.size()));
+  double worst = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = std::exp(static_cast<double>(x[i]));
+    const double rel = std::fabs(got[i] - want) / want;
+    worst = std::max(worst, rel);
+    ASSERT_LE(rel, kExpRelError) << "x = " << x[i] << " got " << got[i] << " want " << want;
+  }
+  char worst_text[32];
+  std::snprintf(worst_text, sizeof worst_text, "%.3g", worst);
+  RecordProperty("worst_relative_error", worst_text);
+  const float edges[] = {-87.5f, -100.0f, -std::numeric_limits<float>::infinity(), 88.8f, 1000.0f,
+                         std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
+  float out[7];
+  avx2::exp_f32(edges, out, 7);
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_EQ(out[1], 0.0f);
+  EXPECT_EQ(out[2], 0.0f);
+  EXPECT_EQ(out[3], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(out[4], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(out[5], std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(out[6]));
+}
+#endif
+
+// softmax and silu_mul against scalar within kernel_table.h's bounds, every ISA, lengths
+// through every remainder of 8, inputs wide enough to underflow some exps.
+TEST(Kernels, SoftmaxAndSiluMatchScalarWithinTheirBounds) {
+  const uint32_t seed = 4242;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const double u = std::ldexp(1.0, -24), ulp = std::ldexp(1.0, -23), tiny = std::ldexp(1.0, -126);
+  for (Isa isa : available_isas()) {
+    const KernelTable* table = *kernel_table_for(isa);
+    for (int n = 1; n <= 70; ++n) {
+      for (float spread : {1.0f, 30.0f}) {
+        SCOPED_TRACE(std::string(isa_name(isa)) + " n " + std::to_string(n) + " spread " + std::to_string(spread) +
+                     " seed " + std::to_string(seed));
+        std::vector<float> x(static_cast<size_t>(n));
+        for (float& v : x) v = spread * normal(rng);
+        std::vector<float> got = x, want = x;
+        table->softmax(got.data(), n);
+        scalar::softmax(want.data(), n);
+        const double rel = 2.0 * (kExpRelError + ulp) + 2.0 * gamma_of(n) + 2.0 * u;
+        for (int i = 0; i < n; ++i) ASSERT_LE(std::fabs(double{got[i]} - want[i]), rel * want[i] + tiny) << i;
+
+        std::vector<float> up(static_cast<size_t>(n));
+        for (float& v : up) v = normal(rng);
+        std::vector<float> gate_got = x, gate_want = x;
+        table->silu_mul(gate_got.data(), up.data(), n);
+        scalar::silu_mul(gate_want.data(), up.data(), n);
+        for (int i = 0; i < n; ++i)
+          ASSERT_LE(std::fabs(double{gate_got[i]} - gate_want[i]),
+                    (kExpRelError + ulp + 8.0 * u) * std::fabs(double{gate_want[i]}))
+              << i;
       }
     }
   }

@@ -100,4 +100,94 @@ void attention_values(const float* weights, const float* values, size_t stride, 
   }
 }
 
+namespace {
+
+// exp of eight lanes: Cephes expf's reduction and polynomial (x = n ln2 + r, |r| <= ln2 / 2,
+// e^r by a degree-7 polynomial, 2^n built in the exponent field in two halves so n = 128
+// does not overflow the field). exp(x) = 0 below ln(2^-126), +inf above ln(FLT_MAX), NaN
+// for NaN (the comparisons and min/max keep it).
+inline __m256 exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3365478515625f), hi = _mm256_set1_ps(88.72283935546875f);
+  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  const __m256 overflow = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+  __m256 v = _mm256_max_ps(lo, _mm256_min_ps(hi, x));  // second operand on NaN: NaN stays
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  v = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
+  v = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), v);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, v, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, v, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, v, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, v, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, v, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(v, v), v);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  const __m256i ni = _mm256_cvtps_epi32(n);  // integral already: exact
+  const __m256i half = _mm256_srai_epi32(ni, 1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
+  const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), bias), 23));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+  y = _mm256_andnot_ps(underflow, y);
+  return _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), overflow);
+}
+
+}  // namespace
+
+void exp_f32(const float* x, float* out, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, exp8(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    alignas(32) float tail[8] = {};
+    for (int j = 0; i + j < n; ++j) tail[j] = x[i + j];
+    _mm256_store_ps(tail, exp8(_mm256_load_ps(tail)));
+    for (int j = 0; i + j < n; ++j) out[i + j] = tail[j];
+  }
+}
+
+void softmax(float* x, int n) {
+  float max_value = x[0];
+  for (int i = 1; i < n; ++i) max_value = max_value < x[i] ? x[i] : max_value;  // std::max's choice
+  const __m256 m = _mm256_set1_ps(max_value);
+  __m256 acc = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  float sum = _mm_cvtss_f32(h);
+  if (i < n) {
+    for (int j = i; j < n; ++j) x[j] -= max_value;
+    exp_f32(x + i, x + i, n - i);
+    for (int j = i; j < n; ++j) sum += x[j];
+  }
+  const __m256 s = _mm256_set1_ps(sum);
+  int j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_div_ps(_mm256_loadu_ps(x + j), s));
+  for (; j < n; ++j) x[j] /= sum;
+}
+
+void silu_mul(float* gate, const float* up, int n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    const __m256 silu = _mm256_mul_ps(g, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) {
+    float e;
+    const float minus_g = -gate[i];
+    exp_f32(&minus_g, &e, 1);
+    const float g = gate[i] * (1.0f / (1.0f + e));
+    gate[i] = g * up[i];
+  }
+}
+
 }  // namespace nibble::avx2

@@ -19,4 +19,12 @@ void attention_scores(const float* q, const float* keys, size_t stride, int n_po
 void attention_values(const float* weights, const float* values, size_t stride, int n_positions,
                       int head_dim, float* out);
 
+// out[i] = exp(x[i]) by a polynomial: relative error <= kExpRelError (kernel_table.h) on
+// [ln(2^-126), ln(FLT_MAX)], 0 below, +inf above, NaN for NaN. `out` may alias `x`.
+void exp_f32(const float* x, float* out, int n);
+
+// kernel_table.h's softmax and silu_mul with exp_f32's exp; softmax sums in eight lanes.
+void softmax(float* x, int n);
+void silu_mul(float* gate, const float* up, int n);
+
 }  // namespace nibble::avx2

@@ -1,5 +1,8 @@
 #include "kernels/scalar/f32_scalar.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace nibble::scalar {
 
 float dot_f32(const float* a, const float* b, int n) {
@@ -24,6 +27,25 @@ void attention_values(const float* weights, const float* values, size_t stride, 
     const float a = weights[s];
     const float* v = values + s * stride;
     for (int i = 0; i < head_dim; ++i) out[i] += a * v[i];
+  }
+}
+
+void softmax(float* x, int n) {
+  float max_value = x[0];
+  for (int i = 1; i < n; ++i) max_value = std::max(max_value, x[i]);
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max_value);
+    sum += x[i];
+  }
+  for (int i = 0; i < n; ++i) x[i] /= sum;
+}
+
+void silu_mul(float* gate, const float* up, int n) {
+  for (int i = 0; i < n; ++i) {
+    float g = gate[i];
+    g *= 1.0f / (1.0f + std::exp(-g));
+    gate[i] = g * up[i];
   }
 }
 
