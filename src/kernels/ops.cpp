@@ -71,11 +71,8 @@ void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride
         k.quantize_activation_row(x + t * x_stride, w.cols, act_codes.data() + t * stride, &act_scales[t],
                                   &act_zeros[t]);
     };
-    // Tokens are independent: split across the pool for a batch, inline for one token.
-    if (n_tokens == 1)
-      quantize_tokens(0, 1);
-    else
-      pool.parallel_for(static_cast<size_t>(n_tokens), 1, quantize_tokens);
+    // Tokens are independent: split across the pool (one token runs inline).
+    pool.parallel_for(static_cast<size_t>(n_tokens), 1, quantize_tokens);
     const ActivationCodes act{act_codes.data(), stride, act_scales.data(), act_zeros.data(), n_tokens};
     pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
       k.qlinear_a8(view, act, static_cast<int>(begin), static_cast<int>(end), y, y_stride);

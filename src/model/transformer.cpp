@@ -125,10 +125,7 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
 
 template <typename PerToken>
 void Transformer::for_each_token(int n_tokens, PerToken&& per_token) {
-  if (n_tokens == 1) {
-    per_token(0);  // decode: a pool hand-off would cost more than the work
-    return;
-  }
+  // One token (decode) is one range, which parallel_for runs inline with no hand-off.
   pool_->parallel_for(static_cast<size_t>(n_tokens), 1, [&](size_t begin, size_t end) {
     for (size_t t = begin; t < end; ++t) per_token(static_cast<int>(t));
   });
@@ -163,6 +160,13 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
   for (int t = 0; t < n; ++t)
     w.embedding_row(tokens[t], x_.data() + t * dim);
 
+  const KernelTable& k = kernels();
+  // x += xb2 for token t (a sublayer's output joins the residual stream).
+  auto add_residual = [&](int t) {
+    float* x = x_.data() + t * dim;
+    const float* delta = xb2_.data() + t * dim;
+    for (size_t i = 0; i < dim; ++i) x[i] += delta[i];
+  };
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& layer = w.layers[static_cast<size_t>(l)];
     const size_t cache_base = static_cast<size_t>(l) * context_len_ * kv_dim;
@@ -185,23 +189,16 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
     linear_forward(layer.wo, xb_.data(), q_dim, n, xb2_.data(), dim, *pool_);
     // The residual add and the next norm of each token together.
     for_each_token(n, [&](int t) {
-      float* x = x_.data() + t * dim;
-      const float* delta = xb2_.data() + t * dim;
-      for (size_t i = 0; i < dim; ++i) x[i] += delta[i];
-      rmsnorm(xb_.data() + t * dim, x, layer.ffn_norm.data(), c.dim, c.rms_norm_eps);
+      add_residual(t);
+      rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, layer.ffn_norm.data(), c.dim, c.rms_norm_eps);
     });
     observe({&layer.w_gate, &layer.w_up}, xb_.data(), dim, n);
     linear_forward(layer.w_gate, xb_.data(), dim, n, hb_.data(), hidden, *pool_);
     linear_forward(layer.w_up, xb_.data(), dim, n, hb2_.data(), hidden, *pool_);
-    const KernelTable& k = kernels();
     for_each_token(n, [&](int t) { k.silu_mul(hb_.data() + t * hidden, hb2_.data() + t * hidden, c.hidden_dim); });
     observe({&layer.w_down}, hb_.data(), hidden, n);
     linear_forward(layer.w_down, hb_.data(), hidden, n, xb2_.data(), dim, *pool_);
-    for_each_token(n, [&](int t) {
-      float* x = x_.data() + t * dim;
-      const float* delta = xb2_.data() + t * dim;
-      for (size_t i = 0; i < dim; ++i) x[i] += delta[i];
-    });
+    for_each_token(n, add_residual);
   }
 
   if (n_logits == 0) return {};

@@ -50,8 +50,8 @@ class Transformer {
 
   void apply_rope(float* vec, int n_heads_in_vec, int pos) const;
   void attention(int layer, int n_tokens, int pos);
-  // per_token(t) for t < n_tokens, across the pool when there is more than one token (each
-  // token's work is independent, so the split does not change any result).
+  // per_token(t) for t < n_tokens, split across the pool (each token's work is independent,
+  // so the split does not change any result).
   template <typename PerToken>
   void for_each_token(int n_tokens, PerToken&& per_token);
   // Shows the observer (if any) the input of `layers`.

@@ -21,6 +21,12 @@ namespace {
 
 std::vector<Isa> available_isas() { return supported_isas(); }
 
+// gamma(n) = n u / (1 - n u), u = 2^-24: the bound on any summation order of n terms.
+double gamma_of(int n) {
+  const double u = std::ldexp(1.0, -24);
+  return n * u / (1.0 - n * u);
+}
+
 TEST(Kernels, ScalarDotAddsLeftToRight) {
   // 1e8 + 1 - 1e8 is 0 in float when added left to right (1 is lost), 1 otherwise.
   const float a[3] = {1e8f, 1.0f, -1e8f};
@@ -45,20 +51,13 @@ TEST(Kernels, DotMatchesScalarWithinRoundingBound) {
         b[i] = normal(rng);
         abs_sum += std::fabs(static_cast<double>(a[i]) * b[i]);
       }
-      const double u = std::ldexp(1.0, -24);
-      const double gamma = n * u / (1.0 - n * u);
+      const double gamma = gamma_of(n);
       const double got = table->dot_f32(a.data(), b.data(), n);
       const double want = scalar::dot_f32(a.data(), b.data(), n);
       ASSERT_LE(std::fabs(got - want), 2.0 * gamma * abs_sum)
           << isa_name(isa) << " n=" << n << " seed=" << seed;
     }
   }
-}
-
-// gamma(n) = n u / (1 - n u), u = 2^-24: the bound on any summation order of n terms.
-double gamma_of(int n) {
-  const double u = std::ldexp(1.0, -24);
-  return n * u / (1.0 - n * u);
 }
 
 // Attention over the KV cache against the scalar kernels, every ISA, head sizes with and

@@ -4,6 +4,23 @@
 
 namespace nibble::avx2 {
 
+namespace {
+
+// The eight lanes of v summed by halves: 8 -> 4 -> 2 -> 1.
+inline float sum_lanes(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+// All bits set in the first m (< 8) lanes: the mask of a partial last vector.
+inline __m256i first_lanes(int m) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+}  // namespace
+
 float dot_f32(const float* a, const float* b, int n) {
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
@@ -18,11 +35,7 @@ float dot_f32(const float* a, const float* b, int n) {
   }
   for (; i + 8 <= n; i += 8)
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
-  __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-  half = _mm_add_ss(half, _mm_movehdup_ps(half));
-  float sum = _mm_cvtss_f32(half);
+  float sum = sum_lanes(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
@@ -139,10 +152,8 @@ void exp_f32(const float* x, float* out, int n) {
   int i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, exp8(_mm256_loadu_ps(x + i)));
   if (i < n) {
-    alignas(32) float tail[8] = {};
-    for (int j = 0; i + j < n; ++j) tail[j] = x[i + j];
-    _mm256_store_ps(tail, exp8(_mm256_load_ps(tail)));
-    for (int j = 0; i + j < n; ++j) out[i + j] = tail[j];
+    const __m256i m = first_lanes(n - i);
+    _mm256_maskstore_ps(out + i, m, exp8(_mm256_maskload_ps(x + i, m)));
   }
 }
 
@@ -157,13 +168,11 @@ void softmax(float* x, int n) {
     _mm256_storeu_ps(x + i, e);
     acc = _mm256_add_ps(acc, e);
   }
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  float sum = _mm_cvtss_f32(h);
+  float sum = sum_lanes(acc);
   if (i < n) {
-    for (int j = i; j < n; ++j) x[j] -= max_value;
-    exp_f32(x + i, x + i, n - i);
+    // The partial last vector: its exps stored, then added one by one after the lanes.
+    const __m256i tail = first_lanes(n - i);
+    _mm256_maskstore_ps(x + i, tail, exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, tail), m)));
     for (int j = i; j < n; ++j) sum += x[j];
   }
   const __m256 s = _mm256_set1_ps(sum);
@@ -174,19 +183,16 @@ void softmax(float* x, int n) {
 
 void silu_mul(float* gate, const float* up, int n) {
   const __m256 one = _mm256_set1_ps(1.0f);
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 g = _mm256_loadu_ps(gate + i);
+  auto silu_mul8 = [&](__m256 g, __m256 u) {
     const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
-    const __m256 silu = _mm256_mul_ps(g, _mm256_div_ps(one, _mm256_add_ps(one, e)));
-    _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
-  }
-  for (; i < n; ++i) {
-    float e;
-    const float minus_g = -gate[i];
-    exp_f32(&minus_g, &e, 1);
-    const float g = gate[i] * (1.0f / (1.0f + e));
-    gate[i] = g * up[i];
+    return _mm256_mul_ps(_mm256_mul_ps(g, _mm256_div_ps(one, _mm256_add_ps(one, e))), u);
+  };
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(gate + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  if (i < n) {
+    const __m256i m = first_lanes(n - i);
+    _mm256_maskstore_ps(gate + i, m, silu_mul8(_mm256_maskload_ps(gate + i, m), _mm256_maskload_ps(up + i, m)));
   }
 }
 

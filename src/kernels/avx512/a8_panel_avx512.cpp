@@ -13,10 +13,7 @@
 #include <cstring>
 
 #include "kernels/a8_panels.h"
-
-#ifndef PF
-#define PF 64
-#endif
+#include "kernels/avx512/scales_avx512.h"
 
 namespace nibble::avx512 {
 
@@ -32,18 +29,6 @@ inline __m512i broadcast4(const uint8_t* at) {
   int32_t v;
   std::memcpy(&v, at, 4);
   return _mm512_set1_epi32(v);
-}
-
-// The sixteen rows' scales of one group, widened exactly as load_scale does.
-template <ScaleType kScale>
-inline __m512 load_group_scales(const uint8_t* p) {
-  if constexpr (kScale == ScaleType::kF32) {
-    return _mm512_loadu_ps(p);
-  } else {
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    if constexpr (kScale == ScaleType::kF16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-  }
 }
 
 inline void prefetch_chunk(const uint8_t* codes, int k) {
@@ -118,7 +103,7 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
       }
     }
     // acc += scale * float(sum - z_a * code_sum): exact int32, then a multiply and an add.
-    const __m512 group_scales = load_group_scales<kScale>(scales + static_cast<size_t>(g) * kPanelRows * kScaleBytes);
+    const __m512 group_scales = load_scales16<kScale>(scales + static_cast<size_t>(g) * kPanelRows * kScaleBytes);
     for (int t = 0; t < NT; ++t) {
       __m512i sum = even[t];
       if constexpr (kTwoChains) sum = _mm512_add_epi32(sum, odd[t]);

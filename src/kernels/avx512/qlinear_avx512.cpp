@@ -15,6 +15,7 @@
 #include "kernels/avx512/a8_panel_avx512.h"
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/lanes_avx512.h"
+#include "kernels/avx512/scales_avx512.h"
 #include "kernels/simd_prefill.h"
 #include "kernels/simd_scales.h"
 #include "kernels/scalar/qlinear_scalar.h"  // out-of-line dequantization (baseline code, plain calls)
@@ -49,20 +50,6 @@ inline float scale_of(const uint8_t* scales, int g) {
   return scale_at(kScale, scales + static_cast<size_t>(g) * (kScale == ScaleType::kF32 ? 4 : 2));
 }
 
-// The scales of groups [g, g + 16) of a row (n of them exist, lanes past n are zero), each
-// widened exactly as scale_at does: one masked load and convert for sixteen groups.
-template <ScaleType kScale>
-inline __m512 load_scales16(const uint8_t* scales, int g, int n) {
-  const __mmask16 m = static_cast<__mmask16>(n >= 16 ? 0xffffu : (1u << n) - 1u);
-  if constexpr (kScale == ScaleType::kF32) {
-    return _mm512_maskz_loadu_ps(m, scales + static_cast<size_t>(g) * 4);
-  } else {
-    const __m256i h = _mm256_maskz_loadu_epi16(m, scales + static_cast<size_t>(g) * 2);
-    if constexpr (kScale == ScaleType::kF16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-  }
-}
-
 // Weights of one group as the kernel needs them: for int4 a table of the 16 possible
 // weights float(nibble - offset) * scale, for int8 the broadcast scale. Elements are
 // visited in ascending steps of 16, so the group index is tracked, never divided for;
@@ -87,7 +74,7 @@ struct GroupWeights {
     ++g;
     next += group;
     if (g == batch_end) {
-      batch = load_scales16<kScale>(scales, g, n_groups - g);
+      batch = load_scales16<kScale>(scales + static_cast<size_t>(g) * (kScale == ScaleType::kF32 ? 4 : 2), n_groups - g);
       batch_end += 16;
     }
     const __m512 scale = _mm512_permutexvar_ps(_mm512_set1_epi32(g - (batch_end - 16)), batch);
