@@ -91,9 +91,9 @@ void register_all() {
     const KernelTable* table = *kernel_table_for(isa);
     for (const Scheme& scheme : kSchemes) {
       for (Shape shape : kShapes) {
-        for (int tokens : {1, 16}) {
+        for (int tokens : {1, 16, 128}) {
           for (int threads : {1, 2}) {
-            const std::string name = std::string(tokens == 1 ? "matvec/" : "matmul16/") + isa_name(isa) + "/" +
+            const std::string name = (tokens == 1 ? std::string("matvec/") : "matmul" + std::to_string(tokens) + "/") + isa_name(isa) + "/" +
                                      scheme.name + "/" + std::to_string(shape.rows) + "x" + std::to_string(shape.cols) +
                                      "/t" + std::to_string(threads);
             benchmark::RegisterBenchmark(name.c_str(), run, table, scheme, shape, tokens, threads)

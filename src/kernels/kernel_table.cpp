@@ -1,11 +1,14 @@
 #include "kernels/kernel_table.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 
 #include "kernels/avx2/f32_avx2.h"
+#include "kernels/amx/qlinear_amx.h"
 #include "kernels/avx2/qlinear_avx2.h"
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/qlinear_avx512.h"
@@ -19,6 +22,7 @@ const char* isa_name(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAmx: return "amx";
   }
   return "unknown";
 }
@@ -63,6 +67,19 @@ bool cpu_has_avx512() {
   return f && dq && bw && vl && vnni && cpu_has_avx2_fma() && os_saves_zmm();
 }
 
+// AMX-TILE and AMX-INT8 (what src/kernels/amx/ adds to the AVX-512 flags), the tile state in
+// XCR0 (bits 17 and 18), and Linux's per-process permission to use it: the tile data is
+// 8 KiB of extra state per thread, so the kernel makes each process ask
+// (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)); without it a tile instruction faults.
+bool cpu_has_amx() {
+  unsigned eax, ebx, ecx, edx;
+  if (!cpu_has_avx512() || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool tile = (edx & (1u << 24)) != 0, int8 = (edx & (1u << 25)) != 0;
+  if (!tile || !int8 || (os_saved_state() & 0x60000u) != 0x60000u) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
 constexpr KernelTable kScalarTable{
     .isa = Isa::kScalar,
     .dot_f32 = &scalar::dot_f32,
@@ -101,6 +118,20 @@ constexpr KernelTable kAvx512Table{
     .qlinear_wf = &avx512::qlinear_wf,
 };
 
+// AMX runs prefill's a8 layers on tiles (whole tiles of sixteen tokens); everything else, and
+// decode, is the AVX-512 table's.
+constexpr KernelTable kAmxTable{
+    .isa = Isa::kAmx,
+    .dot_f32 = &avx512::dot_f32,
+    .attention_scores = &avx2::attention_scores,
+    .attention_values = &avx2::attention_values,
+    .softmax = &avx2::softmax,
+    .silu_mul = &avx2::silu_mul,
+    .quantize_activation_row = &avx2::quantize_activation_row,
+    .qlinear_a8 = &amx::qlinear_a8,
+    .qlinear_wf = &avx512::qlinear_wf,
+};
+
 const KernelTable* choose_table() {
   Isa best = supported_isas().back();
   if (const char* env = std::getenv("NIBBLE_ISA"); env != nullptr && *env != '\0') {
@@ -131,13 +162,17 @@ bool cpu_supports(Isa isa) {
       static const bool supported = cpu_has_avx512();
       return supported;
     }
+    case Isa::kAmx: {
+      static const bool supported = cpu_has_amx();
+      return supported;
+    }
   }
   return false;
 }
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx})
     if (cpu_supports(isa)) isas.push_back(isa);
   return isas;
 }
@@ -147,6 +182,7 @@ Result<const KernelTable*> kernel_table_for(Isa isa) {
   switch (isa) {
     case Isa::kAvx2: return &kAvx2Table;
     case Isa::kAvx512: return &kAvx512Table;
+    case Isa::kAmx: return &kAmxTable;
     case Isa::kScalar: break;
   }
   return &kScalarTable;
@@ -161,7 +197,8 @@ Result<Isa> parse_isa(const std::string& name) {
   if (name == "scalar") return Isa::kScalar;
   if (name == "avx2") return Isa::kAvx2;
   if (name == "avx512") return Isa::kAvx512;
-  return make_error("unknown ISA '{}': expected scalar, avx2 or avx512", name);
+  if (name == "amx") return Isa::kAmx;
+  return make_error("unknown ISA '{}': expected scalar, avx2, avx512 or amx", name);
 }
 
 }  // namespace nibble

@@ -1,6 +1,6 @@
 // The kernel table: one function pointer per kernel, filled once at start-up for the
 // best instruction set the CPU and OS support (CPUID + XGETBV), or the one named by
-// NIBBLE_ISA=scalar|avx2|avx512. Every ISA's kernels live in src/kernels/<isa>/, compiled with
+// NIBBLE_ISA=scalar|avx2|avx512|amx. Every ISA's kernels live in src/kernels/<isa>/, compiled with
 // only that ISA's flags, in namespace nibble::<isa>; nothing else uses vector extensions.
 #pragma once
 
@@ -14,7 +14,7 @@
 
 namespace nibble {
 
-enum class Isa { kScalar, kAvx2, kAvx512 };
+enum class Isa { kScalar, kAvx2, kAvx512, kAmx };
 
 const char* isa_name(Isa isa);
 
@@ -83,7 +83,8 @@ struct KernelTable {
 };
 
 // What this machine can run, from CPUID and XGETBV (the OS must enable the YMM state,
-// and for AVX-512 the opmask and ZMM state too).
+// and for AVX-512 the opmask and ZMM state too; AMX also needs the tile state and, on
+// Linux, the process's permission to use it, which the first call requests).
 bool cpu_supports(Isa isa);
 
 // Every ISA this machine can run, scalar first, the best last.
@@ -96,7 +97,7 @@ Result<const KernelTable*> kernel_table_for(Isa isa);
 // An unknown or unsupported NIBBLE_ISA falls back to the best ISA with a warning on stderr.
 const KernelTable& kernels();
 
-// Parses "scalar" / "avx2" / "avx512".
+// Parses "scalar" / "avx2" / "avx512" / "amx".
 Result<Isa> parse_isa(const std::string& name);
 
 }  // namespace nibble

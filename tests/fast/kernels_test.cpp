@@ -194,6 +194,7 @@ TEST(Kernels, ParseIsa) {
   EXPECT_EQ(*parse_isa("scalar"), Isa::kScalar);
   EXPECT_EQ(*parse_isa("avx2"), Isa::kAvx2);
   EXPECT_EQ(*parse_isa("avx512"), Isa::kAvx512);
+  EXPECT_EQ(*parse_isa("amx"), Isa::kAmx);
   auto bad = parse_isa("sse9");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("sse9"), std::string::npos);

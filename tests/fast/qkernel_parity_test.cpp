@@ -217,7 +217,9 @@ TEST(QKernelParity, A8MatchesScalarBitForBitOverEveryRemainder) {
     for (int group : {16, 32, 64, 128, 256, 0, 40, 48}) {
       for (int cols : sweep_cols(group)) {
         const int rows = 1 + case_index % 9;
-        const int tokens = 1 + case_index % 5;
+        // Up to five tokens (decode, small batches), and sometimes whole tiles of sixteen
+        // with a remainder (the AMX path).
+        const int tokens = case_index % 4 == 3 ? 16 + case_index % 5 : 1 + case_index % 5;
         const ScaleType st = kScaleTypes[case_index % 3];
         ++case_index;
         QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, st, ActivationMode::kInt8Token);
@@ -249,7 +251,8 @@ TEST(QKernelParity, A8RowsOneToNineAndTokenTiles) {
     for (int group : {16, 32, 256, 0}) {
       for (int cols : {100, 257, 512}) {
         for (int rows = 1; rows <= 17; ++rows) {
-          const int tokens = 1 + rows % 9;
+          // 1..9 tokens, then 16, 17, 32 or 33 (whole tiles of sixteen and a remainder).
+          for (const int tokens : {1 + rows % 9, 16 * (1 + rows % 2) + rows % 3 % 2}) {
           QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, ScaleType::kF16, ActivationMode::kInt8Token);
           std::vector<float> x(static_cast<size_t>(tokens) * cols);
           for (float& v : x) v = normal(rng);
@@ -260,6 +263,32 @@ TEST(QKernelParity, A8RowsOneToNineAndTokenTiles) {
             SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, group, tokens, seed));
             for (int split = 0; split <= rows; ++split) ASSERT_EQ(run_a8(*k, q, a, split), want) << "split " << split;
           }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Prefill-sized batches: more tokens than the AMX kernel keeps accumulators for at once
+// (128), whole tiles of sixteen and a remainder, ragged groups and per channel.
+TEST(QKernelParity, A8LongBatchesMatchScalarBitForBit) {
+  const uint32_t seed = 2026;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (WeightCodec codec : {WeightCodec::kInt4Sym, WeightCodec::kInt8Sym}) {
+    for (int group : {32, 128, 0}) {
+      for (int cols : {288, 200}) {
+        const int rows = 37, tokens = 16 * 9 + 5;
+        QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, ScaleType::kBF16, ActivationMode::kInt8Token);
+        std::vector<float> x(static_cast<size_t>(tokens) * cols);
+        for (float& v : x) v = normal(rng);
+        Activations act = quantize_tokens(x, tokens, cols);
+        const ActivationCodes a = act.view(tokens, cols);
+        const std::vector<float> want = run_a8(scalar_table(), q, a, rows);
+        for (const KernelTable* k : tables()) {
+          SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, group, tokens, seed));
+          for (int split : {0, 7, 16, 20, rows}) ASSERT_EQ(run_a8(*k, q, a, split), want) << "split " << split;
         }
       }
     }
@@ -304,14 +333,15 @@ TEST(QKernelParity, A8ExtremeCodesAndActivationsStayExact) {
         }
         derive_a8_data(q);
         for (const Pattern& p : patterns) {
-          const int tokens = 2;
+          const int tokens = 18;  // one tile of sixteen (AMX) and two more
           const size_t stride = activation_stride(cols);
           Activations act;
           act.codes.assign(tokens * stride, 0);
-          for (int t = 0; t < tokens; ++t)
+          for (int t = 0; t < tokens; ++t) {
             for (int i = 0; i < cols; ++i) act.codes[t * stride + i] = i % 2 == 0 ? p.act_even : p.act_odd;
-          act.scales = {1.0f, 0.5f};
-          act.zeros = {p.zero, p.zero};
+            act.scales.push_back(t % 2 == 0 ? 1.0f : 0.5f);
+            act.zeros.push_back(p.zero);
+          }
           const ActivationCodes a = act.view(tokens, cols);
           std::vector<float> want(static_cast<size_t>(tokens) * rows);
           for (int t = 0; t < tokens; ++t)

@@ -1,5 +1,5 @@
 // Sixteen stored scales widened to float at once, for the AVX-512 kernels. Include only from
-// src/kernels/avx512/ (AVX-512 flags; internal linkage).
+// src/kernels/avx512/ and src/kernels/amx/ (AVX-512 flags; internal linkage).
 #pragma once
 
 #include <immintrin.h>
