@@ -36,6 +36,7 @@ A8Panels build_a8_panels(const QuantizedMatrix& m) {
       uint8_t& byte = chunks[static_cast<size_t>(k) * kPanelChunkBytes + 4 * lane + (j % 4)];
       if (!int4) {
         byte = static_cast<uint8_t>(codes[static_cast<size_t>(i)]);
+        if (codes[static_cast<size_t>(i)] == -128) p.negatable = false;
       } else {
         const uint8_t nibble = static_cast<uint8_t>(codes[static_cast<size_t>(i)] + 8);
         byte = j < 4 ? static_cast<uint8_t>((byte & 0xf0) | nibble) : static_cast<uint8_t>((byte & 0x0f) | (nibble << 4));

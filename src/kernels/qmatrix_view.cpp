@@ -21,6 +21,7 @@ QMatrixView view_of(const QuantizedMatrix& m) {
     v.panel_chunks = m.panels.chunks_per_row;
     v.panel_codes = m.panels.codes.data();
     v.panel_scales = m.panels.scales.data();
+    v.panel_negatable = m.panels.negatable;
   }
   return v;
 }

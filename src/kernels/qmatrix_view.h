@@ -34,6 +34,7 @@ struct QMatrixView {
   int panel_chunks = 0;                  // chunks per row
   const uint8_t* panel_codes = nullptr;
   const uint8_t* panel_scales = nullptr;  // in scale_type
+  bool panel_negatable = false;           // A8Panels::negatable
 };
 
 QMatrixView view_of(const QuantizedMatrix& m);

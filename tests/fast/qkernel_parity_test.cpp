@@ -315,13 +315,16 @@ TEST(QKernelParity, A8ExtremeCodesAndActivationsStayExact) {
         const int rows = cols == 65536 ? 2 : 9;
         QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, ScaleType::kF32, ActivationMode::kInt8Token);
         // Codes: all at the negative extreme, all at the positive one, or alternating
-        // (per row). int4 padding nibbles keep their zero weight.
+        // (per row). int4 padding nibbles keep their zero weight. Per channel, int8's
+        // negative extreme is -128 (a GGUF Q8_0 block may hold it; nibble writes -127 at
+        // most), which the AMX kernel must not negate: 31 columns would otherwise go there.
+        const int int8_min = group == 0 ? -128 : -127;
         for (int r = 0; r < rows; ++r) {
           for (int i = 0; i < cols; ++i) {
             const bool negative = (r % 3 == 0) || (r % 3 == 2 && i % 2 == 0);
             uint8_t* row = q.codes.data() + static_cast<size_t>(r) * q.row_bytes;
             if (codec == WeightCodec::kInt8Sym) {
-              row[i] = static_cast<uint8_t>(static_cast<int8_t>(negative ? -127 : 127));
+              row[i] = static_cast<uint8_t>(static_cast<int8_t>(negative ? int8_min : 127));
             } else {
               size_t byte;
               bool high;

@@ -62,54 +62,79 @@ struct alignas(64) TileConfig {
 
 // Tile registers: up to two tiles of sixteen tokens (activations, kActs + i) times up to two
 // blocks of sixteen rows (codes, kCodes + j) give four tiles of sums (2i + j). Each tile
-// load then feeds two products: TDPBUSD, tile loads and stores each take about as long
-// (measured here: a product ~16 cycles whatever its depth, a store as long, a load half).
+// load then feeds two products.
 constexpr int kActs = 4, kCodes = 6;
 
-// The tile path takes matrices whose groups all have the same number of inputs, at most 64
-// (one product per group, q4_g32 and q8_g32 among them); others take the AVX-512 kernel.
+// The zero point rides in the product. A group of G <= 32 inputs is one TDPBUSD of depth
+// 2G: each token's tile row is its G activation bytes followed by G bytes of its zero point
+// z_a, and the codes are the group's G codes followed by their negations, so the int32 sum
+// is sum u * c + sum z_a * (-c) = sum u * c - z_a * code_sum, exactly the reference's I
+// (|I| <= 255 * 127 * 32 * 2). What is left per sum is a convert, a multiply and an add.
+// Measured here: tile products, loads and stores each take about as long as the vector
+// work of one sums tile, so moving the zero point's multiply and subtract (per sum) into
+// the product's spare depth pays.
 int tile_group_inputs(const QMatrixView& w, int elems) {
+  if (!w.panel_negatable) return 0;
   const int inputs = w.panel_chunks * elems;  // panels pad rows to whole chunks with code 0
   const int group = w.n_groups == 1 ? inputs : w.group;
-  return group <= kSliceInputs && inputs == w.n_groups * group ? group : 0;
+  return 2 * group <= kSliceInputs && inputs == w.n_groups * group ? group : 0;
 }
 
-// One block's codes as tile rows (four inputs of each of its sixteen rows: the layout int8
-// panels already have; int4 chunks are unpacked to one byte per code into `unpacked`), and
-// each group's code sums (for the activation zero point) into sums[g].
+// One block's codes as tile rows of four inputs of each of its sixteen rows (the layout of
+// int8 panels; int4 chunks unpacked to one byte per code): per group, its rows of codes
+// and then the same rows negated.
 template <bool kInt4>
-const uint8_t* block_codes(const uint8_t* chunks, int n_chunks, int group_chunks, uint8_t* unpacked, __m512i* sums) {
-  const __m512i ones = _mm512_set1_epi8(1);
-  for (int k0 = 0, g = 0; k0 < n_chunks; k0 += group_chunks, ++g) {
-    __m512i s = _mm512_setzero_si512();
+void block_codes(const uint8_t* chunks, int n_chunks, int group_chunks, uint8_t* out) {
+  const __m512i zero = _mm512_setzero_si512();
+  constexpr int kRowsPerChunk = kInt4 ? 2 : 1;
+  const size_t half = static_cast<size_t>(group_chunks) * kRowsPerChunk * kPanelChunkBytes;
+  for (int k0 = 0; k0 < n_chunks; k0 += group_chunks) {
     for (int k = k0; k < k0 + group_chunks; ++k) {
       const __m512i v = _mm512_loadu_si512(chunks + static_cast<size_t>(k) * kPanelChunkBytes);
+      uint8_t* rows = out + static_cast<size_t>(k - k0) * kRowsPerChunk * kPanelChunkBytes;
       if constexpr (kInt4) {
         // Chunk k's low nibbles are inputs 8k..8k+3, its high nibbles 8k+4..8k+7.
         const __m512i low_nibble = _mm512_set1_epi8(0x0f);
         const __m512i eight = _mm512_set1_epi8(8);
         const __m512i c_lo = _mm512_sub_epi8(_mm512_and_si512(v, low_nibble), eight);
         const __m512i c_hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low_nibble), eight);
-        const size_t at = static_cast<size_t>(2 * k) * kPanelChunkBytes;
-        _mm512_storeu_si512(unpacked + at, c_lo);
-        _mm512_storeu_si512(unpacked + at + kPanelChunkBytes, c_hi);
-        s = _mm512_dpbusd_epi32(s, ones, _mm512_add_epi8(c_lo, c_hi));  // |c_lo + c_hi| <= 16
+        _mm512_storeu_si512(rows, c_lo);
+        _mm512_storeu_si512(rows + kPanelChunkBytes, c_hi);
+        _mm512_storeu_si512(rows + half, _mm512_sub_epi8(zero, c_lo));
+        _mm512_storeu_si512(rows + half + kPanelChunkBytes, _mm512_sub_epi8(zero, c_hi));
       } else {
-        s = _mm512_dpbusd_epi32(s, ones, v);
+        _mm512_storeu_si512(rows, v);
+        _mm512_storeu_si512(rows + half, _mm512_sub_epi8(zero, v));
       }
     }
-    _mm512_store_si512(sums + g, s);
+    out += 2 * half;
   }
-  if constexpr (kInt4) return unpacked;
-  return chunks;
+}
+
+// Tokens [0, n_tokens) as tile rows: for each tile of sixteen tokens and each group, sixteen
+// rows of `group` activation bytes and `group` bytes of the token's zero point.
+void token_rows(const ActivationCodes& a, int n_tokens, int n_groups, int group, uint8_t* out) {
+  const __mmask64 acts = group >= 64 ? ~0ull : (1ull << group) - 1;
+  for (int t = 0; t < n_tokens; ++t) {
+    const __m512i z = _mm512_set1_epi8(static_cast<char>(a.zeros[t]));
+    const uint8_t* u = a.codes + static_cast<size_t>(t) * a.stride;
+    uint8_t* row = out + (static_cast<size_t>(t / kTileTokens) * n_groups * kTileTokens + t % kTileTokens) * 2 * group;
+    for (int g = 0; g < n_groups; ++g) {
+      // Bytes [0, group) from the activations, [group, 2 * group) the zero point.
+      const __m512i shifted = _mm512_maskz_loadu_epi8(acts, u + static_cast<size_t>(g) * group);
+      const __mmask64 width = 2 * group >= 64 ? ~0ull : (1ull << (2 * group)) - 1;
+      _mm512_mask_storeu_epi8(row + static_cast<size_t>(g) * kTileTokens * 2 * group, width,
+                              _mm512_mask_blend_epi8(acts, z, shifted));
+    }
+  }
 }
 
 // Sums tile 2i + j for one group: tokens tile i against block j.
 template <int NT, int NB>
-inline void group_products(const uint8_t* acts, size_t stride, const uint8_t* const* codes, size_t code_offset,
-                           int32_t (*out)[kTileTokens][kPanelRows]) {
-  tile_load<kActs>(acts, stride);
-  if constexpr (NT == 2) tile_load<kActs + 1>(acts + kTileTokens * stride, stride);
+inline void group_products(const uint8_t* acts, size_t tile_stride, size_t row_bytes, const uint8_t* const* codes,
+                           size_t code_offset, int32_t (*out)[kTileTokens][kPanelRows]) {
+  tile_load<kActs>(acts, row_bytes);
+  if constexpr (NT == 2) tile_load<kActs + 1>(acts + tile_stride, row_bytes);
   tile_load<kCodes>(codes[0] + code_offset, kPanelChunkBytes);
   if constexpr (NB == 2) tile_load<kCodes + 1>(codes[1] + code_offset, kPanelChunkBytes);
   tile_zero<0>();
@@ -132,49 +157,48 @@ inline void group_products(const uint8_t* acts, size_t stride, const uint8_t* co
   }
 }
 
-// What one call of rows shares across its tiles.
-struct Blocks {
-  const uint8_t* codes[2];      // tile rows of each block
-  const __m512i* code_sums[2];  // [group] of each block
-  const uint8_t* scales[2];     // [group][16] of each block
-  int first_row[2];             // the blocks' first rows
-  __mmask16 keep[2];            // rows of each block inside [row_begin, row_end)
+// What one call shares across its tiles.
+struct Operands {
+  const uint8_t* tokens;      // token_rows
+  int group;                  // inputs per group
+  const uint8_t* codes[2];    // block_codes of each block
+  const uint8_t* scales[2];   // [group][16] of each block
+  int first_row[2];           // the blocks' first rows
+  __mmask16 keep[2];          // rows of each block inside [row_begin, row_end)
 };
 
 // NT tiles of tokens from t0 through NB blocks.
 template <int NT, int NB, ScaleType kScale>
-void tokens_through_blocks(const QMatrixView& w, int group_inputs, const ActivationCodes& a, int t0, const Blocks& b,
-                           float* y, size_t y_stride) {
+void tokens_through_blocks(const QMatrixView& w, const ActivationCodes& a, int t0, const Operands& o, float* y,
+                           size_t y_stride) {
   constexpr size_t kScaleBytes = kScale == ScaleType::kF32 ? 4 : 2;
   constexpr int kTiles = 2 * NT;  // sums tile 2i + j; with NB == 1 only the even ones
+  const size_t row_bytes = 2 * static_cast<size_t>(o.group);
+  const size_t group_bytes = kTileTokens * row_bytes;                   // one group of a token tile
+  const size_t tile_bytes = static_cast<size_t>(w.n_groups) * group_bytes;  // one token tile
+  const size_t group_code_bytes = row_bytes / 4 * kPanelChunkBytes;
+  const uint8_t* tokens = o.tokens + static_cast<size_t>(t0 / kTileTokens) * tile_bytes;
   alignas(64) float acc[kTiles][kTileTokens][kPanelRows];
   alignas(64) int32_t sums[2][kTiles][kTileTokens][kPanelRows];
   for (int i = 0; i < kTiles; ++i)
     for (int t = 0; t < kTileTokens; ++t) _mm512_store_ps(acc[i][t], _mm512_setzero_ps());
-  const uint8_t* acts = a.codes + static_cast<size_t>(t0) * a.stride;
-  // acc += scale * float(sum - z_a * code_sum): exact int32, then a multiply and an add.
+  // acc += scale * float(I): a multiply and an add per group, as the reference.
   auto add_group = [&](int g) __attribute__((always_inline)) {
     for (int j = 0; j < NB; ++j) {
-      const __m512 scales = avx512::load_scales16<kScale>(b.scales[j] + static_cast<size_t>(g) * kPanelRows * kScaleBytes);
-      const __m512i code_sums = _mm512_load_si512(b.code_sums[j] + g);
+      const __m512 scales = avx512::load_scales16<kScale>(o.scales[j] + static_cast<size_t>(g) * kPanelRows * kScaleBytes);
       for (int i = 0; i < NT; ++i) {
         for (int t = 0; t < kTileTokens; ++t) {
-          const __m512i zero_point = _mm512_set1_epi32(a.zeros[t0 + i * kTileTokens + t]);
-          // z_a * code_sum by vpmaddwd (one uop; vpmulld is two): z_a is in [0, 255] (the
-          // lane's high half 0) and a code sum of at most 64 codes fits its low int16.
-          const __m512i exact =
-              _mm512_sub_epi32(_mm512_load_si512(sums[g % 2][2 * i + j][t]), _mm512_madd_epi16(zero_point, code_sums));
           float* row = acc[2 * i + j][t];
-          _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), _mm512_mul_ps(scales, _mm512_cvtepi32_ps(exact))));
+          const __m512 term = _mm512_mul_ps(scales, _mm512_cvtepi32_ps(_mm512_load_si512(sums[g % 2][2 * i + j][t])));
+          _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), term));
         }
       }
     }
   };
-  // The tile unit computes group g while the vector units add group g - 1: in program order,
-  // so both fit in the out-of-order window.
+  // The tile unit computes group g while the vector units add group g - 1.
   for (int g = 0; g < w.n_groups; ++g) {
-    const int e0 = g * group_inputs;
-    group_products<NT, NB>(acts + e0, a.stride, b.codes, static_cast<size_t>(e0 / 4) * kPanelChunkBytes, sums[g % 2]);
+    group_products<NT, NB>(tokens + static_cast<size_t>(g) * group_bytes, tile_bytes, row_bytes, o.codes,
+                           static_cast<size_t>(g) * group_code_bytes, sums[g % 2]);
     if (g > 0) add_group(g - 1);
   }
   add_group(w.n_groups - 1);
@@ -182,71 +206,71 @@ void tokens_through_blocks(const QMatrixView& w, int group_inputs, const Activat
     for (int j = 0; j < NB; ++j) {
       for (int t = 0; t < kTileTokens; ++t) {
         const int token = t0 + i * kTileTokens + t;
-        float* dst = y + static_cast<size_t>(token) * y_stride + b.first_row[j];
-        _mm512_mask_storeu_ps(dst, b.keep[j], _mm512_mul_ps(_mm512_set1_ps(a.scales[token]), _mm512_load_ps(acc[2 * i + j][t])));
+        float* dst = y + static_cast<size_t>(token) * y_stride + o.first_row[j];
+        _mm512_mask_storeu_ps(dst, o.keep[j], _mm512_mul_ps(_mm512_set1_ps(a.scales[token]), _mm512_load_ps(acc[2 * i + j][t])));
       }
     }
   }
 }
 
 template <int NB, ScaleType kScale>
-void tokens_through_blocks(const QMatrixView& w, int group_inputs, const ActivationCodes& a, int n_tokens,
-                           const Blocks& b, float* y, size_t y_stride) {
+void tokens_through_blocks(const QMatrixView& w, const ActivationCodes& a, int n_tokens, const Operands& o, float* y,
+                           size_t y_stride) {
   int t0 = 0;
   for (; t0 + 2 * kTileTokens <= n_tokens; t0 += 2 * kTileTokens)
-    tokens_through_blocks<2, NB, kScale>(w, group_inputs, a, t0, b, y, y_stride);
-  if (t0 < n_tokens) tokens_through_blocks<1, NB, kScale>(w, group_inputs, a, t0, b, y, y_stride);
+    tokens_through_blocks<2, NB, kScale>(w, a, t0, o, y, y_stride);
+  if (t0 < n_tokens) tokens_through_blocks<1, NB, kScale>(w, a, t0, o, y, y_stride);
 }
 
 template <bool kInt4, ScaleType kScale>
-void tiled_rows(const QMatrixView& w, int group_inputs, const ActivationCodes& a, int n_tokens, int row_begin,
-                int row_end, float* y, size_t y_stride) {
+void tiled_rows(const QMatrixView& w, int group, const ActivationCodes& a, int n_tokens, int row_begin, int row_end,
+                float* y, size_t y_stride) {
   constexpr int kElems = kInt4 ? 8 : 4;
   constexpr size_t kScaleBytes = kScale == ScaleType::kF32 ? 4 : 2;
   TileConfig config;
   for (int tile = 0; tile < 4; ++tile) config.set(tile, kTileTokens, kPanelRows * sizeof(int32_t));
-  for (int i = 0; i < 2; ++i) config.set(kActs + i, kTileTokens, group_inputs);
-  for (int j = 0; j < 2; ++j) config.set(kCodes + j, group_inputs / 4, kPanelChunkBytes);
+  for (int i = 0; i < 2; ++i) config.set(kActs + i, kTileTokens, 2 * group);
+  for (int j = 0; j < 2; ++j) config.set(kCodes + j, 2 * group / 4, kPanelChunkBytes);
   _tile_loadconfig(&config);
-  // Two blocks' unpacked int4 codes (64 bytes per four inputs) and code sums, reused by
-  // every tile of tokens.
-  const size_t block_bytes = static_cast<size_t>(w.panel_chunks) * kElems / 4 * kPanelChunkBytes;
-  const size_t sums_bytes = static_cast<size_t>(w.n_groups) * sizeof(__m512i);
-  uint8_t* buffer = static_cast<uint8_t*>(::operator new(2 * (sums_bytes + (kInt4 ? block_bytes : 0)), std::align_val_t{64}));
+  // The tokens' tile rows, and two blocks' code rows (reused by every tile of tokens).
+  const size_t token_bytes = static_cast<size_t>(n_tokens) * w.n_groups * 2 * group;
+  const size_t block_bytes = static_cast<size_t>(w.n_groups) * 2 * group / 4 * kPanelChunkBytes;
+  uint8_t* buffer = static_cast<uint8_t*>(::operator new(token_bytes + 2 * block_bytes, std::align_val_t{64}));
+  Operands o;
+  o.tokens = buffer;
+  o.group = group;
+  token_rows(a, n_tokens, w.n_groups, group, buffer);
   const size_t chunk_bytes = static_cast<size_t>(w.panel_chunks) * kPanelChunkBytes;
-  const int group_chunks = group_inputs / kElems;
   const int last_block = (row_end - 1) / kPanelRows;
   for (int block = row_begin / kPanelRows; block <= last_block; block += 2) {
     const int nb = block < last_block ? 2 : 1;
-    Blocks b;
     for (int j = 0; j < nb; ++j) {
-      __m512i* sums = reinterpret_cast<__m512i*>(buffer + j * sums_bytes);
-      uint8_t* unpacked = buffer + 2 * sums_bytes + j * block_bytes;
-      b.codes[j] = block_codes<kInt4>(w.panel_codes + static_cast<size_t>(block + j) * chunk_bytes, w.panel_chunks,
-                                      group_chunks, unpacked, sums);
-      b.code_sums[j] = sums;
-      b.scales[j] = w.panel_scales + static_cast<size_t>(block + j) * w.n_groups * kPanelRows * kScaleBytes;
-      b.first_row[j] = (block + j) * kPanelRows;
-      const int lo = row_begin > b.first_row[j] ? row_begin - b.first_row[j] : 0;
-      const int hi = row_end < b.first_row[j] + kPanelRows ? row_end - b.first_row[j] : kPanelRows;
-      b.keep[j] = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+      uint8_t* codes = buffer + token_bytes + j * block_bytes;
+      block_codes<kInt4>(w.panel_codes + static_cast<size_t>(block + j) * chunk_bytes, w.panel_chunks, group / kElems,
+                         codes);
+      o.codes[j] = codes;
+      o.scales[j] = w.panel_scales + static_cast<size_t>(block + j) * w.n_groups * kPanelRows * kScaleBytes;
+      o.first_row[j] = (block + j) * kPanelRows;
+      const int lo = row_begin > o.first_row[j] ? row_begin - o.first_row[j] : 0;
+      const int hi = row_end < o.first_row[j] + kPanelRows ? row_end - o.first_row[j] : kPanelRows;
+      o.keep[j] = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
     }
     if (nb == 2)
-      tokens_through_blocks<2, kScale>(w, group_inputs, a, n_tokens, b, y, y_stride);
+      tokens_through_blocks<2, kScale>(w, a, n_tokens, o, y, y_stride);
     else
-      tokens_through_blocks<1, kScale>(w, group_inputs, a, n_tokens, b, y, y_stride);
+      tokens_through_blocks<1, kScale>(w, a, n_tokens, o, y, y_stride);
   }
   ::operator delete(buffer, std::align_val_t{64});
   _tile_release();
 }
 
 template <bool kInt4>
-void tiled_rows(const QMatrixView& w, int group_inputs, const ActivationCodes& a, int n_tokens, int row_begin,
-                int row_end, float* y, size_t y_stride) {
+void tiled_rows(const QMatrixView& w, int group, const ActivationCodes& a, int n_tokens, int row_begin, int row_end,
+                float* y, size_t y_stride) {
   switch (w.scale_type) {
-    case ScaleType::kF16: tiled_rows<kInt4, ScaleType::kF16>(w, group_inputs, a, n_tokens, row_begin, row_end, y, y_stride); break;
-    case ScaleType::kBF16: tiled_rows<kInt4, ScaleType::kBF16>(w, group_inputs, a, n_tokens, row_begin, row_end, y, y_stride); break;
-    case ScaleType::kF32: tiled_rows<kInt4, ScaleType::kF32>(w, group_inputs, a, n_tokens, row_begin, row_end, y, y_stride); break;
+    case ScaleType::kF16: tiled_rows<kInt4, ScaleType::kF16>(w, group, a, n_tokens, row_begin, row_end, y, y_stride); break;
+    case ScaleType::kBF16: tiled_rows<kInt4, ScaleType::kBF16>(w, group, a, n_tokens, row_begin, row_end, y, y_stride); break;
+    case ScaleType::kF32: tiled_rows<kInt4, ScaleType::kF32>(w, group, a, n_tokens, row_begin, row_end, y, y_stride); break;
   }
 }
 

@@ -10,15 +10,13 @@ namespace nibble::amx {
 
 // qlinear_a8 with the same bits as scalar::qlinear_a8 (the table's a8 contract). Whole
 // tiles of sixteen tokens go through the tile unit when every group has the same number of
-// inputs, at most 64 (q4_g32, q8_g32, a8w4:32, ...): per group, TDPBUSD multiplies sixteen
-// tokens' u8 activations by a panel's sixteen rows of s8 codes into sixteen by sixteen
-// int32 sums (exact, as vpdpbusd), two token tiles by two panels at a time; the sums are
-// stored from the tile and each lane subtracts z_a * code_sum and adds scale * float(sum) in
+// inputs G <= 32 (q4_g32, q8_g32, a8w4:32, ...) and no int8 code is -128: per group, one
+// TDPBUSD of depth 2G multiplies sixteen tokens' u8 activations, followed by their zero
+// point, by a panel's sixteen rows of s8 codes, followed by the codes negated, into sixteen
+// by sixteen exact int32 sums I = sum u * c - z_a * code_sum, two token tiles by two panels
+// at a time; the sums are stored from the tile and each lane adds scale * float(I) in
 // ascending group order, a multiply then an add, as the reference. The remaining tokens
 // (decode, a prefill's last < 16) and other matrices take avx512::qlinear_a8 (same bits).
-// Measured here: tile products, loads and stores each take about as long, so with one
-// product per group of 32 the stores bound it; 1.1B prefill at -t 2 ran ~1.5x the
-// AVX-512 panel kernel.
 void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
                 size_t y_stride);
 
