@@ -1,5 +1,5 @@
 // Google Benchmark of the linear-layer kernels, per ISA this machine runs:
-// matrix-vector (decode, 1 token) and matrix-matrix (prefill tile, 16 tokens) for
+// matrix-vector (decode, 1 token) and matrix-matrix (16 tokens; 128, a prefill) for
 // a8w4 / a8w8 / w4 / w8 / f32 at the shapes of a ~1B model's projections and of
 // tiny-llama-8m's (288 wide, FFN 768, vocabulary 8192: the demo model's decode).
 //
