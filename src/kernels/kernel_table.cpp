@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "kernels/avx2/f32_avx2.h"
 #include "kernels/amx/qlinear_amx.h"
+#include "kernels/avx2/f32_avx2.h"
 #include "kernels/avx2/qlinear_avx2.h"
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/qlinear_avx512.h"
@@ -118,19 +118,15 @@ constexpr KernelTable kAvx512Table{
     .qlinear_wf = &avx512::qlinear_wf,
 };
 
-// AMX runs prefill's a8 layers on tiles (whole tiles of sixteen tokens); everything else, and
-// decode, is the AVX-512 table's.
-constexpr KernelTable kAmxTable{
-    .isa = Isa::kAmx,
-    .dot_f32 = &avx512::dot_f32,
-    .attention_scores = &avx2::attention_scores,
-    .attention_values = &avx2::attention_values,
-    .softmax = &avx2::softmax,
-    .silu_mul = &avx2::silu_mul,
-    .quantize_activation_row = &avx2::quantize_activation_row,
-    .qlinear_a8 = &amx::qlinear_a8,
-    .qlinear_wf = &avx512::qlinear_wf,
-};
+// AMX is the AVX-512 table whose a8 kernel runs whole tiles of sixteen tokens (prefill) on
+// the tile unit; decode and everything else stay AVX-512's.
+constexpr KernelTable amx_table() {
+  KernelTable table = kAvx512Table;
+  table.isa = Isa::kAmx;
+  table.qlinear_a8 = &amx::qlinear_a8;
+  return table;
+}
+constexpr KernelTable kAmxTable = amx_table();
 
 const KernelTable* choose_table() {
   Isa best = supported_isas().back();

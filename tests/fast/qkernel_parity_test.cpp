@@ -207,10 +207,31 @@ TEST(QKernelParity, ActivationQuantizationIsBitIdentical) {
   }
 }
 
+// A random a8 matrix and random tokens: the scalar kernel gives the exact formula
+// (a8_exact), and every ISA's qlinear_a8, cut at each split, the scalar kernel's bits.
+void expect_a8_matches_scalar(std::mt19937& rng, WeightCodec codec, int rows, int cols, int group, ScaleType st,
+                              int tokens, uint32_t seed, const std::vector<int>& splits) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, st, ActivationMode::kInt8Token);
+  std::vector<float> x(static_cast<size_t>(tokens) * cols);
+  for (float& v : x) v = normal(rng);
+  Activations act = quantize_tokens(x, tokens, cols);
+  const ActivationCodes a = act.view(tokens, cols);
+  const std::string what = shape(codec_name(codec), rows, cols, group, tokens, seed) + " scale " + scale_type_name(st);
+  const std::vector<float> want = run_a8(scalar_table(), q, a, rows);
+  for (int t = 0; t < tokens; ++t)
+    for (int r = 0; r < rows; ++r)
+      ASSERT_EQ(want[static_cast<size_t>(t * rows + r)], a8_exact(q, r, a.codes + t * a.stride, a.scales[t], a.zeros[t]))
+          << what << " row " << r << " token " << t;
+  for (const KernelTable* k : tables()) {
+    SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + what);
+    for (int split : splits) ASSERT_EQ(run_a8(*k, q, a, split), want) << "split " << split;
+  }
+}
+
 TEST(QKernelParity, A8MatchesScalarBitForBitOverEveryRemainder) {
   const uint32_t seed = 1234;
   std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   int case_index = 0;
   for (WeightCodec codec : {WeightCodec::kInt4Sym, WeightCodec::kInt8Sym}) {
     // 16, multiples of 32 and per channel are the SIMD paths; 40 and 48 the fallback.
@@ -222,22 +243,7 @@ TEST(QKernelParity, A8MatchesScalarBitForBitOverEveryRemainder) {
         const int tokens = case_index % 4 == 3 ? 16 + case_index % 5 : 1 + case_index % 5;
         const ScaleType st = kScaleTypes[case_index % 3];
         ++case_index;
-        QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, st, ActivationMode::kInt8Token);
-        std::vector<float> x(static_cast<size_t>(tokens) * cols);
-        for (float& v : x) v = normal(rng);
-        Activations act = quantize_tokens(x, tokens, cols);
-        const ActivationCodes a = act.view(tokens, cols);
-        const std::vector<float> want = run_a8(scalar_table(), q, a, rows);
-        for (int t = 0; t < tokens; ++t)
-          for (int r = 0; r < rows; ++r)
-            ASSERT_EQ(want[static_cast<size_t>(t * rows + r)],
-                      a8_exact(q, r, a.codes + t * a.stride, a.scales[t], a.zeros[t]))
-                << shape(codec_name(codec), rows, cols, group, tokens, seed) << " row " << r << " token " << t;
-        for (const KernelTable* k : tables()) {
-          SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, group, tokens, seed) +
-                       " scale " + scale_type_name(st));
-          for (int split : {0, rows / 2, rows}) ASSERT_EQ(run_a8(*k, q, a, split), want) << "split " << split;
-        }
+        ASSERT_NO_FATAL_FAILURE(expect_a8_matches_scalar(rng, codec, rows, cols, group, st, tokens, seed, {0, rows / 2, rows}));
       }
     }
   }
@@ -246,23 +252,15 @@ TEST(QKernelParity, A8MatchesScalarBitForBitOverEveryRemainder) {
 TEST(QKernelParity, A8RowsOneToNineAndTokenTiles) {
   const uint32_t seed = 99;
   std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   for (WeightCodec codec : {WeightCodec::kInt4Sym, WeightCodec::kInt8Sym}) {
     for (int group : {16, 32, 256, 0}) {
       for (int cols : {100, 257, 512}) {
         for (int rows = 1; rows <= 17; ++rows) {
           // 1..9 tokens, then 16, 17, 32 or 33 (whole tiles of sixteen and a remainder).
           for (const int tokens : {1 + rows % 9, 16 * (1 + rows % 2) + rows % 3 % 2}) {
-          QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, ScaleType::kF16, ActivationMode::kInt8Token);
-          std::vector<float> x(static_cast<size_t>(tokens) * cols);
-          for (float& v : x) v = normal(rng);
-          Activations act = quantize_tokens(x, tokens, cols);
-          const ActivationCodes a = act.view(tokens, cols);
-          const std::vector<float> want = run_a8(scalar_table(), q, a, rows);
-          for (const KernelTable* k : tables()) {
-            SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, group, tokens, seed));
-            for (int split = 0; split <= rows; ++split) ASSERT_EQ(run_a8(*k, q, a, split), want) << "split " << split;
-          }
+            std::vector<int> splits(static_cast<size_t>(rows) + 1);
+            for (int split = 0; split <= rows; ++split) splits[static_cast<size_t>(split)] = split;
+            ASSERT_NO_FATAL_FAILURE(expect_a8_matches_scalar(rng, codec, rows, cols, group, ScaleType::kF16, tokens, seed, splits));
           }
         }
       }
@@ -270,26 +268,19 @@ TEST(QKernelParity, A8RowsOneToNineAndTokenTiles) {
   }
 }
 
-// Prefill-sized batches: more tokens than the AMX kernel keeps accumulators for at once
-// (128), whole tiles of sixteen and a remainder, ragged groups and per channel.
+// Prefill-sized batches: nine tiles of sixteen tokens (the AMX kernel takes them two at a
+// time, then one) and five more; 37 rows (two pairs of 16-row panels, then one). Groups of
+// 16 and 32 over 288 columns take the tile path; ragged groups (200 columns), 128 and per
+// channel the AVX-512 one.
 TEST(QKernelParity, A8LongBatchesMatchScalarBitForBit) {
   const uint32_t seed = 2026;
   std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   for (WeightCodec codec : {WeightCodec::kInt4Sym, WeightCodec::kInt8Sym}) {
-    for (int group : {32, 128, 0}) {
+    for (int group : {16, 32, 128, 0}) {
       for (int cols : {288, 200}) {
         const int rows = 37, tokens = 16 * 9 + 5;
-        QuantizedMatrix q = random_quantized(rng, rows, cols, codec, group, ScaleType::kBF16, ActivationMode::kInt8Token);
-        std::vector<float> x(static_cast<size_t>(tokens) * cols);
-        for (float& v : x) v = normal(rng);
-        Activations act = quantize_tokens(x, tokens, cols);
-        const ActivationCodes a = act.view(tokens, cols);
-        const std::vector<float> want = run_a8(scalar_table(), q, a, rows);
-        for (const KernelTable* k : tables()) {
-          SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape(codec_name(codec), rows, cols, group, tokens, seed));
-          for (int split : {0, 7, 16, 20, rows}) ASSERT_EQ(run_a8(*k, q, a, split), want) << "split " << split;
-        }
+        ASSERT_NO_FATAL_FAILURE(
+            expect_a8_matches_scalar(rng, codec, rows, cols, group, ScaleType::kBF16, tokens, seed, {0, 7, 16, 20, rows}));
       }
     }
   }
