@@ -1,13 +1,6 @@
 #include "kernels/avx512/a8_panel_avx512.h"
 
-// GCC 12's AVX-512 intrinsics initialise their "undefined" pass-through operand from
-// itself (GCC bug 105593, fixed in 13), which -Wuninitialized then reports at every use.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#include <immintrin.h>
+#include "kernels/avx512/intrinsics_avx512.h"
 
 #include <cstdint>
 #include <cstring>
