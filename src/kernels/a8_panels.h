@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/huge_page_allocator.h"
+
 namespace nibble {
 
 struct QuantizedMatrix;
@@ -29,8 +31,9 @@ inline constexpr int kPanelChunkBytes = 64;
 
 struct A8Panels {
   int chunks_per_row = 0;      // ceil(cols / E); 0 when the matrix has no panels
-  std::vector<uint8_t> codes;  // n_blocks * chunks_per_row * kPanelChunkBytes
-  std::vector<uint8_t> scales;  // n_blocks * n_groups * kPanelRows scales, little-endian
+  // Streamed whole by every decoded token: huge pages where the system grants them.
+  std::vector<uint8_t, HugePageAllocator<uint8_t>> codes;  // n_blocks * chunks_per_row * kPanelChunkBytes
+  std::vector<uint8_t, HugePageAllocator<uint8_t>> scales;  // n_blocks * n_groups * kPanelRows scales, little-endian
   // Every code's negation is a code (no int8 code is -128, which nibble's quantizers never
   // write but a GGUF Q8_0 block may hold): the AMX kernel multiplies by negated codes.
   bool negatable = true;
