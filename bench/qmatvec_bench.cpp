@@ -9,6 +9,12 @@
 // once per call (the kernels read each weight once per call); GOPS = 2 * rows * cols *
 // tokens multiply-adds per second. Each call goes through linear_forward with the ISA's
 // table, so it includes the per-token activation quantization of a8 layers and the pool.
+//
+// Those matrices fit this machine's caches, so the figures above are the kernels' compute
+// rate. `matvec_dram` is decode as a model sees it: one iteration runs the matrix-vector
+// product through kDramLayers distinct copies of a 5632x2048 layer (~620 MB of int4 panels,
+// a ~1B model's weights per token), so every byte comes from DRAM; compare its GB/s with
+// `dram_read` (memory_bandwidth_bench.cpp) in the same run.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -86,6 +92,43 @@ void run(benchmark::State& state, const KernelTable* table, Scheme scheme, Shape
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
+constexpr int kDramLayers = 96;
+
+void run_dram(benchmark::State& state, const KernelTable* table, Scheme scheme, int threads) {
+  constexpr Shape kShape{5632, 2048};
+  const Linear first = make_layer(scheme, kShape);
+  // Deep copies: each layer owns its codes, scales and panels at its own addresses.
+  std::vector<Linear> layers(kDramLayers, first);
+  for (Linear& layer : layers) layer.quantized = std::make_shared<QuantizedMatrix>(*first.quantized);
+  const double weight_bytes = kDramLayers * static_cast<double>(first.quantized->stored_bytes());
+  std::vector<float> x(kShape.cols, 0.5f), y(kShape.rows);
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    for (const Linear& layer : layers)
+      linear_forward(layer, x.data(), kShape.cols, 1, y.data(), kShape.rows, pool, *table);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GB/s"] = benchmark::Counter(weight_bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_dram() {
+  for (Isa isa : supported_isas()) {
+    if (isa == Isa::kScalar) continue;  // minutes per run, and not what decode uses here
+    const KernelTable* table = *kernel_table_for(isa);
+    for (const Scheme& scheme : kSchemes) {
+      if (!scheme.quantized || scheme.group != 32) continue;
+      for (int threads : {1, 2}) {
+        const std::string name = std::string("matvec_dram/") + isa_name(isa) + "/" + scheme.name + "/" +
+                                 std::to_string(kDramLayers) + "x5632x2048/t" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), run_dram, table, scheme, threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    }
+  }
+}
+
 void register_all() {
   for (Isa isa : supported_isas()) {
     const KernelTable* table = *kernel_table_for(isa);
@@ -113,6 +156,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   nibble::register_all();
+  nibble::register_dram();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
