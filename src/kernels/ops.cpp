@@ -53,35 +53,61 @@ void matmul(const DenseMatrix& w, const float* x, size_t x_stride, int n_tokens,
 
 namespace {
 
-// Quantized layer through the table's kernels. a8 schemes first quantize each token's
-// activations (per token, u8) into rows padded to a multiple of 32 with zeros. Rows are
-// split across the pool in multiples of 16 (whole blocks of the SIMD kernels' 8 rows);
-// every output is computed by one thread, independently of the split.
+// Rows are split across the pool in multiples of 16 (whole blocks of the SIMD kernels'
+// 8 and 16 rows); every output is computed by one thread, independently of the split.
+constexpr size_t kRowGrain = 16;
+
+// a8 layers' input: each token's activations quantized per token (u8) into rows padded to
+// a multiple of 32 with zeros.
+struct QuantizedTokens {
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
+  std::vector<int32_t> zeros;
+  ActivationCodes view;
+};
+
+void quantize_tokens(const float* x, size_t x_stride, int cols, int n_tokens, ThreadPool& pool,
+                     const KernelTable& k, QuantizedTokens& out) {
+  const size_t stride = activation_stride(cols);
+  out.codes.assign(static_cast<size_t>(n_tokens) * stride, 0);
+  out.scales.resize(static_cast<size_t>(n_tokens));
+  out.zeros.resize(static_cast<size_t>(n_tokens));
+  // Tokens are independent: split across the pool (one token runs inline).
+  pool.parallel_for(static_cast<size_t>(n_tokens), 1, [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t)
+      k.quantize_activation_row(x + t * x_stride, cols, out.codes.data() + t * stride, &out.scales[t],
+                                &out.zeros[t]);
+  });
+  out.view = ActivationCodes{out.codes.data(), stride, out.scales.data(), out.zeros.data(), n_tokens};
+}
+
+// Rows [begin, end) of one quantized layer; `act` is its quantized input (a8) or null.
+void quantized_rows(const QMatrixView& view, const ActivationCodes* act, const float* x, size_t x_stride,
+                    int n_tokens, size_t begin, size_t end, float* y, size_t y_stride, const KernelTable& k) {
+  if (act != nullptr)
+    k.qlinear_a8(view, *act, static_cast<int>(begin), static_cast<int>(end), y, y_stride);
+  else
+    k.qlinear_wf(view, x, x_stride, n_tokens, static_cast<int>(begin), static_cast<int>(end), y, y_stride);
+}
+
+// Quantized layer through the table's kernels.
 void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
                        size_t y_stride, ThreadPool& pool, const KernelTable& k) {
   const QMatrixView view = view_of(w);
-  constexpr size_t kRowGrain = 16;
-  if (w.activation == ActivationMode::kInt8Token) {
-    const size_t stride = activation_stride(w.cols);
-    std::vector<uint8_t> act_codes(static_cast<size_t>(n_tokens) * stride, 0);
-    std::vector<float> act_scales(static_cast<size_t>(n_tokens));
-    std::vector<int32_t> act_zeros(static_cast<size_t>(n_tokens));
-    auto quantize_tokens = [&](size_t begin, size_t end) {
-      for (size_t t = begin; t < end; ++t)
-        k.quantize_activation_row(x + t * x_stride, w.cols, act_codes.data() + t * stride, &act_scales[t],
-                                  &act_zeros[t]);
-    };
-    // Tokens are independent: split across the pool (one token runs inline).
-    pool.parallel_for(static_cast<size_t>(n_tokens), 1, quantize_tokens);
-    const ActivationCodes act{act_codes.data(), stride, act_scales.data(), act_zeros.data(), n_tokens};
-    pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
-      k.qlinear_a8(view, act, static_cast<int>(begin), static_cast<int>(end), y, y_stride);
-    });
-    return;
-  }
+  QuantizedTokens tokens;
+  const bool a8 = w.activation == ActivationMode::kInt8Token;
+  if (a8) quantize_tokens(x, x_stride, w.cols, n_tokens, pool, k, tokens);
   pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
-    k.qlinear_wf(view, x, x_stride, n_tokens, static_cast<int>(begin), static_cast<int>(end), y, y_stride);
+    quantized_rows(view, a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, begin, end, y, y_stride, k);
   });
+}
+
+void add_bias(const Linear& layer, int n_tokens, float* y, size_t y_stride) {
+  if (layer.bias.empty()) return;
+  for (int t = 0; t < n_tokens; ++t) {
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    for (int r = 0; r < layer.out_features(); ++r) out[r] += layer.bias[static_cast<size_t>(r)];
+  }
 }
 
 }  // namespace
@@ -98,11 +124,46 @@ void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_
   } else {
     float_matmul(layer.weight, x, x_stride, n_tokens, y, y_stride, pool, table);
   }
-  if (layer.bias.empty()) return;
-  for (int t = 0; t < n_tokens; ++t) {
-    float* out = y + static_cast<size_t>(t) * y_stride;
-    for (int r = 0; r < layer.out_features(); ++r) out[r] += layer.bias[static_cast<size_t>(r)];
+  add_bias(layer, n_tokens, y, y_stride);
+}
+
+void linear_forward_shared_input(std::span<const LinearOutput> outputs, const float* x, size_t x_stride,
+                                 int n_tokens, ThreadPool& pool) {
+  if (outputs.empty()) return;
+  const QuantizedMatrix* first = outputs[0].layer->quantized.get();
+  bool together = first != nullptr;
+  for (const LinearOutput& out : outputs) {
+    const QuantizedMatrix* q = out.layer->quantized.get();
+    together = together && q != nullptr && q->activation == first->activation && q->cols == first->cols;
   }
+  if (!together) {
+    for (const LinearOutput& out : outputs) linear_forward(*out.layer, x, x_stride, n_tokens, out.y, out.y_stride, pool);
+    return;
+  }
+  const KernelTable& k = kernels();
+  QuantizedTokens tokens;
+  const bool a8 = first->activation == ActivationMode::kInt8Token;
+  if (a8) quantize_tokens(x, x_stride, first->cols, n_tokens, pool, k, tokens);
+  // The layers' rows laid end to end, each layer starting on a whole grain, so a thread's
+  // range covers whole blocks of every layer it touches.
+  std::vector<QMatrixView> views;
+  std::vector<size_t> starts;
+  size_t total = 0;
+  for (const LinearOutput& out : outputs) {
+    views.push_back(view_of(*out.layer->quantized));
+    starts.push_back(total);
+    total += (static_cast<size_t>(views.back().rows) + kRowGrain - 1) / kRowGrain * kRowGrain;
+  }
+  pool.parallel_for(total, kRowGrain, [&](size_t begin, size_t end) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const size_t lo = std::max(begin, starts[i]);
+      const size_t hi = std::min(end, starts[i] + static_cast<size_t>(views[i].rows));
+      if (lo < hi)
+        quantized_rows(views[i], a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, lo - starts[i],
+                       hi - starts[i], outputs[i].y, outputs[i].y_stride, k);
+    }
+  });
+  for (const LinearOutput& out : outputs) add_bias(*out.layer, n_tokens, out.y, out.y_stride);
 }
 
 }  // namespace nibble

@@ -177,9 +177,8 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
       rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, layer.attn_norm.data(), c.dim, c.rms_norm_eps);
     });
     observe({&layer.wq, &layer.wk, &layer.wv}, xb_.data(), dim, n);
-    linear_forward(layer.wq, xb_.data(), dim, n, q_.data(), q_dim, *pool_);
-    linear_forward(layer.wk, xb_.data(), dim, n, k_rows, kv_dim, *pool_);
-    linear_forward(layer.wv, xb_.data(), dim, n, v_rows, kv_dim, *pool_);
+    const LinearOutput qkv[] = {{&layer.wq, q_.data(), q_dim}, {&layer.wk, k_rows, kv_dim}, {&layer.wv, v_rows, kv_dim}};
+    linear_forward_shared_input(qkv, xb_.data(), dim, n, *pool_);
     for_each_token(n, [&](int t) {
       apply_rope(q_.data() + t * q_dim, c.n_heads, pos + t);
       apply_rope(k_rows + t * kv_dim, c.n_kv_heads, pos + t);
@@ -193,8 +192,8 @@ Status Transformer::forward(std::span<const int> tokens, int pos, int n_logits, 
       rmsnorm(xb_.data() + t * dim, x_.data() + t * dim, layer.ffn_norm.data(), c.dim, c.rms_norm_eps);
     });
     observe({&layer.w_gate, &layer.w_up}, xb_.data(), dim, n);
-    linear_forward(layer.w_gate, xb_.data(), dim, n, hb_.data(), hidden, *pool_);
-    linear_forward(layer.w_up, xb_.data(), dim, n, hb2_.data(), hidden, *pool_);
+    const LinearOutput gate_up[] = {{&layer.w_gate, hb_.data(), hidden}, {&layer.w_up, hb2_.data(), hidden}};
+    linear_forward_shared_input(gate_up, xb_.data(), dim, n, *pool_);
     for_each_token(n, [&](int t) { k.silu_mul(hb_.data() + t * hidden, hb2_.data() + t * hidden, c.hidden_dim); });
     observe({&layer.w_down}, hb_.data(), hidden, n);
     linear_forward(layer.w_down, hb_.data(), hidden, n, xb2_.data(), dim, *pool_);

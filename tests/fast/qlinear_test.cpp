@@ -184,5 +184,45 @@ TEST(QuantizedLinear, ThreadCountDoesNotChangeBits) {
   }
 }
 
+// Layers sharing an input (q/k/v, gate/up) run as one split of their rows laid end to end.
+// Row counts that are not multiples of the 16-row grain (37, 5) put layer boundaries inside
+// a thread's range, and 3 threads split 64 rows unevenly; every output must still be the
+// bits of a separate linear_forward, bias included. Mixed groups (a layer in float mode, or
+// one not quantized) take the per-layer fallback and must give the same bits too.
+TEST(QuantizedLinear, SharedInputEqualsSeparateCalls) {
+  std::mt19937 rng(6);
+  constexpr int kCols = 288, kTokens = 19;  // 19 tokens: AMX tiles and a remainder
+  auto x = random_vector(rng, kTokens * kCols, 1.0f);
+  for (ActivationMode act : {ActivationMode::kFloat, ActivationMode::kInt8Token}) {
+    for (bool mixed : {false, true}) {
+      std::vector<Linear> layers;
+      for (int rows : {37, 5, 64}) {
+        layers.push_back(quantized_linear(random_matrix(rng, rows, kCols), WeightCodec::kInt4Sym, 32, act));
+        layers.back().bias = random_vector(rng, rows, 0.5f);
+      }
+      if (mixed) layers[1] = quantized_linear(random_matrix(rng, 5, kCols), WeightCodec::kInt8Sym, 32,
+                                              act == ActivationMode::kFloat ? ActivationMode::kInt8Token
+                                                                            : ActivationMode::kFloat);
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<std::vector<float>> separate, shared;
+        std::vector<LinearOutput> outputs;
+        for (const Linear& layer : layers) {
+          const size_t rows = static_cast<size_t>(layer.out_features());
+          separate.emplace_back(kTokens * rows);
+          shared.emplace_back(kTokens * rows, -1.0f);
+          linear_forward(layer, x.data(), kCols, kTokens, separate.back().data(), rows, pool);
+        }
+        for (size_t i = 0; i < layers.size(); ++i)
+          outputs.push_back({&layers[i], shared[i].data(), static_cast<size_t>(layers[i].out_features())});
+        linear_forward_shared_input(outputs, x.data(), kCols, kTokens, pool);
+        for (size_t i = 0; i < layers.size(); ++i)
+          EXPECT_EQ(separate[i], shared[i]) << "layer " << i << " threads " << threads << " mixed " << mixed
+                                            << " a8 " << (act == ActivationMode::kInt8Token);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nibble
