@@ -34,8 +34,7 @@ bool spin_until(const Ready& ready) {
 
 ThreadPool::ThreadPool(int n_threads) {
   int workers = std::max(1, n_threads) - 1;
-  ranges_.resize(static_cast<size_t>(workers) + 1);
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this, i] { worker_loop(i + 1); });
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -47,27 +46,29 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
-void ThreadPool::parallel_for(size_t n, size_t grain,
-                              const std::function<void(size_t, size_t)>& body) {
+void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body,
+                              int pieces_per_thread) {
   if (n == 0) return;
   grain = std::max<size_t>(1, grain);
-  size_t chunks = (n + grain - 1) / grain;
-  size_t threads = std::min<size_t>(static_cast<size_t>(size()), chunks);
+  const size_t chunks = (n + grain - 1) / grain;
+  const size_t threads = std::min<size_t>(static_cast<size_t>(size()), chunks);
   if (threads <= 1) {
     body(0, n);
     return;
   }
-  // Split whole grains as evenly as possible over `threads` ranges.
-  size_t per_thread = chunks / threads;
-  size_t extra = chunks % threads;
+  // Split whole grains as evenly as possible over the pieces.
+  const size_t pieces = std::min(chunks, threads * static_cast<size_t>(std::max(1, pieces_per_thread)));
+  const size_t per_piece = chunks / pieces;
+  const size_t extra = chunks % pieces;
+  pieces_.resize(pieces);
   size_t begin = 0;
-  for (size_t t = 0; t < ranges_.size(); ++t) {
-    size_t take = t < threads ? per_thread + (t < extra ? 1 : 0) : 0;
-    size_t end = std::min(n, begin + take * grain);
-    ranges_[t] = {begin, end};
+  for (size_t i = 0; i < pieces; ++i) {
+    const size_t end = std::min(n, begin + (per_piece + (i < extra ? 1 : 0)) * grain);
+    pieces_[i] = {begin, end};
     begin = end;
   }
   body_ = &body;
+  next_piece_.store(0, std::memory_order_relaxed);
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   bool wake;
   {
@@ -78,9 +79,15 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     wake = sleeping_workers_ > 0;
   }
   if (wake) work_ready_.notify_all();
-  body(ranges_[0].first, ranges_[0].second);
+  take_pieces();
   wait_for_workers();
   body_ = nullptr;
+}
+
+void ThreadPool::take_pieces() {
+  for (size_t i = next_piece_.fetch_add(1, std::memory_order_relaxed); i < pieces_.size();
+       i = next_piece_.fetch_add(1, std::memory_order_relaxed))
+    (*body_)(pieces_[i].first, pieces_[i].second);
 }
 
 void ThreadPool::wait_for_workers() {
@@ -106,13 +113,12 @@ size_t ThreadPool::wait_for_work(size_t seen) {
   return generation_.load(std::memory_order_acquire);
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::worker_loop() {
   size_t seen = 0;
   while (true) {
     seen = wait_for_work(seen);
     if (stopping_.load(std::memory_order_acquire)) return;
-    auto range = ranges_[static_cast<size_t>(index)];
-    if (range.first < range.second) (*body_)(range.first, range.second);
+    take_pieces();
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       // Last one out: wake the caller if it stopped spinning (checked under the mutex it
       // holds while deciding to sleep, so the wake-up cannot be lost).

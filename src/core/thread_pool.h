@@ -1,8 +1,14 @@
 // A persistent pool of worker threads (created once, reused by every parallel op).
 //
-// Determinism: parallel_for hands out fixed, contiguous index ranges and every index is
-// computed by exactly one thread with code that does not depend on the range, so results
-// are the same bits for any thread count.
+// Determinism: parallel_for cuts [0, n) into fixed, contiguous pieces and every index is
+// computed by exactly one thread with code that does not depend on the piece or the
+// thread, so results are the same bits for any thread count and whichever thread takes a
+// piece.
+//
+// Balance: threads take pieces in order from a shared counter. With one piece per thread
+// (the default) that is the classic static split; callers with long, divisible work ask
+// for several pieces per thread, so a thread that this VM slows for a while (or that
+// started late) takes fewer of them instead of leaving the others waiting at the end.
 //
 // Hand-off: a decoded token of a small model is dozens of parallel_for calls of a few
 // microseconds each, so waking a sleeping thread through the kernel on every call would cost
@@ -36,12 +42,15 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls body(begin, end) over [0, n) split into at most size() contiguous ranges,
-  // each a multiple of `grain` except the last; returns when all are done.
-  void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body);
+  // Calls body(begin, end) over [0, n) split into at most size() * pieces_per_thread
+  // contiguous pieces, each a multiple of `grain` except the last; returns when all are done.
+  void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body,
+                    int pieces_per_thread = 1);
 
  private:
-  void worker_loop(int index);
+  void worker_loop();
+  // Runs pieces until none is left.
+  void take_pieces();
   // Waits until generation_ differs from `seen` or the pool stops; returns the new generation.
   size_t wait_for_work(size_t seen);
   void wait_for_workers();
@@ -50,7 +59,8 @@ class ThreadPool {
   // Written by the caller before generation_ is bumped (release), read by workers after they
   // observe the bump (acquire).
   const std::function<void(size_t, size_t)>* body_ = nullptr;
-  std::vector<std::pair<size_t, size_t>> ranges_;  // one per thread, index 0 = caller
+  std::vector<std::pair<size_t, size_t>> pieces_;  // this call's pieces, in index order
+  std::atomic<size_t> next_piece_{0};
   std::atomic<size_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stopping_{false};

@@ -57,6 +57,13 @@ namespace {
 // 8 and 16 rows); every output is computed by one thread, independently of the split.
 constexpr size_t kRowGrain = 16;
 
+// Pieces per thread for a call reading `weight_bytes`: layers of 2 MiB and more (a ~1B
+// model's; tiny models' layers stay one piece per thread) are cut into 8 pieces per thread
+// taken by demand (ThreadPool), so a thread that this VM slows down takes fewer of them
+// instead of leaving the other waiting at the end of every layer. Pieces of that size
+// (>= 128 KiB) are long streams still.
+int pieces_per_thread(size_t weight_bytes) { return weight_bytes >= (size_t{2} << 20) ? 8 : 1; }
+
 // a8 layers' input: each token's activations quantized per token (u8) into rows padded to
 // a multiple of 32 with zeros.
 struct QuantizedTokens {
@@ -97,9 +104,12 @@ void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride
   QuantizedTokens tokens;
   const bool a8 = w.activation == ActivationMode::kInt8Token;
   if (a8) quantize_tokens(x, x_stride, w.cols, n_tokens, pool, k, tokens);
-  pool.parallel_for(static_cast<size_t>(w.rows), kRowGrain, [&](size_t begin, size_t end) {
-    quantized_rows(view, a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, begin, end, y, y_stride, k);
-  });
+  pool.parallel_for(
+      static_cast<size_t>(w.rows), kRowGrain,
+      [&](size_t begin, size_t end) {
+        quantized_rows(view, a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, begin, end, y, y_stride, k);
+      },
+      pieces_per_thread(w.stored_bytes()));
 }
 
 void add_bias(const Linear& layer, int n_tokens, float* y, size_t y_stride) {
@@ -148,21 +158,25 @@ void linear_forward_shared_input(std::span<const LinearOutput> outputs, const fl
   // range covers whole blocks of every layer it touches.
   std::vector<QMatrixView> views;
   std::vector<size_t> starts;
-  size_t total = 0;
+  size_t total = 0, weight_bytes = 0;
   for (const LinearOutput& out : outputs) {
+    weight_bytes += out.layer->quantized->stored_bytes();
     views.push_back(view_of(*out.layer->quantized));
     starts.push_back(total);
     total += (static_cast<size_t>(views.back().rows) + kRowGrain - 1) / kRowGrain * kRowGrain;
   }
-  pool.parallel_for(total, kRowGrain, [&](size_t begin, size_t end) {
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      const size_t lo = std::max(begin, starts[i]);
-      const size_t hi = std::min(end, starts[i] + static_cast<size_t>(views[i].rows));
-      if (lo < hi)
-        quantized_rows(views[i], a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, lo - starts[i],
-                       hi - starts[i], outputs[i].y, outputs[i].y_stride, k);
-    }
-  });
+  pool.parallel_for(
+      total, kRowGrain,
+      [&](size_t begin, size_t end) {
+        for (size_t i = 0; i < outputs.size(); ++i) {
+          const size_t lo = std::max(begin, starts[i]);
+          const size_t hi = std::min(end, starts[i] + static_cast<size_t>(views[i].rows));
+          if (lo < hi)
+            quantized_rows(views[i], a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, lo - starts[i],
+                           hi - starts[i], outputs[i].y, outputs[i].y_stride, k);
+        }
+      },
+      pieces_per_thread(weight_bytes));
   for (const LinearOutput& out : outputs) add_bias(*out.layer, n_tokens, out.y, out.y_stride);
 }
 

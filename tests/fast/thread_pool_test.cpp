@@ -1,6 +1,9 @@
 #include "core/thread_pool.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -14,15 +17,60 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
     ThreadPool pool(threads);
     for (size_t n : {0u, 1u, 7u, 16u, 17u, 1000u}) {
       for (size_t grain : {1u, 4u, 16u}) {
-        std::vector<std::atomic<int>> hits(n);
-        pool.parallel_for(n, grain, [&](size_t begin, size_t end) {
-          for (size_t i = begin; i < end; ++i) hits[i]++;
-        });
-        for (size_t i = 0; i < n; ++i)
-          ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n << " grain " << grain << " i " << i;
+        for (int pieces : {1, 3, 8}) {
+          std::vector<std::atomic<int>> hits(n);
+          pool.parallel_for(
+              n, grain, [&](size_t begin, size_t end) {
+                for (size_t i = begin; i < end; ++i) hits[i]++;
+              },
+              pieces);
+          for (size_t i = 0; i < n; ++i)
+            ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n << " grain " << grain << " pieces "
+                                         << pieces << " i " << i;
+        }
       }
     }
   }
+}
+
+// Several pieces per thread: size() * pieces_per_thread contiguous pieces of whole grains
+// (fewer when there are fewer grains), sizes differing by at most one grain, taken by
+// demand: the thread on piece 0 waits there until every other piece is done, which only
+// ends if the other thread takes all of them (a static split would leave it waiting).
+TEST(ThreadPool, PiecesAreEvenGrainAlignedAndTakenByDemand) {
+  ThreadPool pool(2);
+  std::mutex mutex;
+  std::vector<std::pair<size_t, size_t>> seen;
+  std::atomic<int> others_done{0};
+  bool piece0_waited_out = false;
+  pool.parallel_for(
+      1000, 16,
+      [&](size_t begin, size_t end) {
+        if (begin == 0) {
+          const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+          while (others_done.load() < 7 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+          piece0_waited_out = others_done.load() == 7;
+        } else {
+          others_done++;
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        seen.emplace_back(begin, end);
+      },
+      4);
+  EXPECT_TRUE(piece0_waited_out) << "the other thread did not take the remaining pieces";
+  ASSERT_EQ(seen.size(), 8u);
+  std::sort(seen.begin(), seen.end());
+  size_t expect_begin = 0;
+  for (auto [begin, end] : seen) {
+    EXPECT_EQ(begin, expect_begin);
+    // 63 grains over 8 pieces: 8 grains (128 indices) or 7 (112), the last one cut at n.
+    if (end != 1000) EXPECT_TRUE(end - begin == 128 || end - begin == 112) << begin << ".." << end;
+    expect_begin = end;
+  }
+  EXPECT_EQ(expect_begin, 1000u);
+  std::atomic<int> calls{0};
+  pool.parallel_for(5, 16, [&](size_t begin, size_t end) { EXPECT_EQ(end - begin, 5u) << begin; calls++; }, 8);
+  EXPECT_EQ(calls.load(), 1);  // one grain: one piece, whatever was asked
 }
 
 TEST(ThreadPool, RangesStartOnGrainBoundaries) {
