@@ -34,7 +34,7 @@ bool spin_until(const Ready& ready) {
 
 ThreadPool::ThreadPool(int n_threads) {
   int workers = std::max(1, n_threads) - 1;
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this, i] { worker_loop(static_cast<size_t>(i) + 1); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -68,6 +68,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
     begin = end;
   }
   body_ = &body;
+  by_demand_ = pieces > threads;
   next_piece_.store(0, std::memory_order_relaxed);
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   bool wake;
@@ -79,12 +80,16 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
     wake = sleeping_workers_ > 0;
   }
   if (wake) work_ready_.notify_all();
-  take_pieces();
+  take_pieces(0);
   wait_for_workers();
   body_ = nullptr;
 }
 
-void ThreadPool::take_pieces() {
+void ThreadPool::take_pieces(size_t index) {
+  if (!by_demand_) {
+    if (index < pieces_.size()) (*body_)(pieces_[index].first, pieces_[index].second);
+    return;
+  }
   for (size_t i = next_piece_.fetch_add(1, std::memory_order_relaxed); i < pieces_.size();
        i = next_piece_.fetch_add(1, std::memory_order_relaxed))
     (*body_)(pieces_[i].first, pieces_[i].second);
@@ -113,12 +118,12 @@ size_t ThreadPool::wait_for_work(size_t seen) {
   return generation_.load(std::memory_order_acquire);
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(size_t index) {
   size_t seen = 0;
   while (true) {
     seen = wait_for_work(seen);
     if (stopping_.load(std::memory_order_acquire)) return;
-    take_pieces();
+    take_pieces(index);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       // Last one out: wake the caller if it stopped spinning (checked under the mutex it
       // holds while deciding to sleep, so the wake-up cannot be lost).

@@ -5,10 +5,11 @@
 // thread, so results are the same bits for any thread count and whichever thread takes a
 // piece.
 //
-// Balance: threads take pieces in order from a shared counter. With one piece per thread
-// (the default) that is the classic static split; callers with long, divisible work ask
-// for several pieces per thread, so a thread that this VM slows for a while (or that
-// started late) takes fewer of them instead of leaving the others waiting at the end.
+// Balance: with one piece per thread (the default) thread i runs piece i, the classic
+// static split, which never lets the caller take a worker's piece just because the worker
+// woke a microsecond late. Callers with long, divisible work ask for several pieces per
+// thread; those are taken in order from a shared counter, so a thread that this VM slows
+// for a while takes fewer of them instead of leaving the others waiting at the end.
 //
 // Hand-off: a decoded token of a small model is dozens of parallel_for calls of a few
 // microseconds each, so waking a sleeping thread through the kernel on every call would cost
@@ -48,9 +49,9 @@ class ThreadPool {
                     int pieces_per_thread = 1);
 
  private:
-  void worker_loop();
-  // Runs pieces until none is left.
-  void take_pieces();
+  void worker_loop(size_t index);
+  // Thread `index`'s share of this call: its own piece, or pieces until none is left.
+  void take_pieces(size_t index);
   // Waits until generation_ differs from `seen` or the pool stops; returns the new generation.
   size_t wait_for_work(size_t seen);
   void wait_for_workers();
@@ -60,6 +61,7 @@ class ThreadPool {
   // observe the bump (acquire).
   const std::function<void(size_t, size_t)>* body_ = nullptr;
   std::vector<std::pair<size_t, size_t>> pieces_;  // this call's pieces, in index order
+  bool by_demand_ = false;  // more pieces than threads: taken from next_piece_
   std::atomic<size_t> next_piece_{0};
   std::atomic<size_t> generation_{0};
   std::atomic<int> pending_{0};

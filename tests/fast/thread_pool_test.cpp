@@ -85,6 +85,21 @@ TEST(ThreadPool, RangesStartOnGrainBoundaries) {
   EXPECT_EQ(calls.load(), 3);
 }
 
+// One piece per thread (the default): the caller runs piece 0 and worker i piece i, even when
+// the caller's piece is over long before a worker gets going.
+TEST(ThreadPool, DefaultSplitIsStatic) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  for (int call = 0; call < 50; ++call) {
+    std::thread::id ran[2];
+    pool.parallel_for(2, 1, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) ran[i] = std::this_thread::get_id();
+    });
+    ASSERT_EQ(ran[0], caller) << "call " << call;
+    ASSERT_NE(ran[1], caller) << "call " << call << ": the caller took the worker's piece";
+  }
+}
+
 TEST(ThreadPool, ReusedAcrossManyCalls) {
   ThreadPool pool(2);
   std::atomic<long> total{0};
