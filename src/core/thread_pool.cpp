@@ -68,7 +68,6 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
     begin = end;
   }
   body_ = &body;
-  by_demand_ = pieces > threads;
   next_piece_.store(0, std::memory_order_relaxed);
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   bool wake;
@@ -86,7 +85,8 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
 }
 
 void ThreadPool::take_pieces(size_t index) {
-  if (!by_demand_) {
+  // More pieces than threads only when there are size() * pieces_per_thread > size().
+  if (pieces_.size() <= static_cast<size_t>(size())) {
     if (index < pieces_.size()) (*body_)(pieces_[index].first, pieces_[index].second);
     return;
   }

@@ -61,8 +61,7 @@ class ThreadPool {
   // observe the bump (acquire).
   const std::function<void(size_t, size_t)>* body_ = nullptr;
   std::vector<std::pair<size_t, size_t>> pieces_;  // this call's pieces, in index order
-  bool by_demand_ = false;  // more pieces than threads: taken from next_piece_
-  std::atomic<size_t> next_piece_{0};
+  std::atomic<size_t> next_piece_{0};  // with more pieces than threads: the next one to take
   std::atomic<size_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stopping_{false};

@@ -97,19 +97,40 @@ void quantized_rows(const QMatrixView& view, const ActivationCodes* act, const f
     k.qlinear_wf(view, x, x_stride, n_tokens, static_cast<int>(begin), static_cast<int>(end), y, y_stride);
 }
 
-// Quantized layer through the table's kernels.
-void quantized_forward(const QuantizedMatrix& w, const float* x, size_t x_stride, int n_tokens, float* y,
-                       size_t y_stride, ThreadPool& pool, const KernelTable& k) {
-  const QMatrixView view = view_of(w);
+// Quantized layers sharing the input x (one layer, or a layer's q/k/v): all have the same
+// activation mode and width. a8 tokens are quantized once; the layers' rows are laid end to
+// end, each layer starting on a whole grain so a thread's range covers whole blocks of every
+// layer it touches, and split over the pool in one hand-off.
+void quantized_forward(std::span<const LinearOutput> outputs, const float* x, size_t x_stride, int n_tokens,
+                       ThreadPool& pool, const KernelTable& k) {
+  const QuantizedMatrix& first = *outputs[0].layer->quantized;
   QuantizedTokens tokens;
-  const bool a8 = w.activation == ActivationMode::kInt8Token;
-  if (a8) quantize_tokens(x, x_stride, w.cols, n_tokens, pool, k, tokens);
+  const bool a8 = first.activation == ActivationMode::kInt8Token;
+  if (a8) quantize_tokens(x, x_stride, first.cols, n_tokens, pool, k, tokens);
+  // Rows a layer takes in the concatenation: its own, up to a whole grain.
+  auto span_rows = [](const QuantizedMatrix& m) {
+    return (static_cast<size_t>(m.rows) + kRowGrain - 1) / kRowGrain * kRowGrain;
+  };
+  size_t total = 0, weight_bytes = 0;
+  for (const LinearOutput& out : outputs) {
+    total += span_rows(*out.layer->quantized);
+    weight_bytes += out.layer->quantized->stored_bytes();
+  }
   pool.parallel_for(
-      static_cast<size_t>(w.rows), kRowGrain,
+      total, kRowGrain,
       [&](size_t begin, size_t end) {
-        quantized_rows(view, a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, begin, end, y, y_stride, k);
+        size_t start = 0;
+        for (const LinearOutput& out : outputs) {
+          const QuantizedMatrix& m = *out.layer->quantized;
+          const size_t lo = std::max(begin, start);
+          const size_t hi = std::min(end, start + static_cast<size_t>(m.rows));
+          if (lo < hi)
+            quantized_rows(view_of(m), a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, lo - start,
+                           hi - start, out.y, out.y_stride, k);
+          start += span_rows(m);
+        }
       },
-      pieces_per_thread(w.stored_bytes()));
+      pieces_per_thread(weight_bytes));
 }
 
 void add_bias(const Linear& layer, int n_tokens, float* y, size_t y_stride) {
@@ -130,7 +151,8 @@ void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_
 void linear_forward(const Linear& layer, const float* x, size_t x_stride, int n_tokens, float* y,
                     size_t y_stride, ThreadPool& pool, const KernelTable& table) {
   if (layer.quantized) {
-    quantized_forward(*layer.quantized, x, x_stride, n_tokens, y, y_stride, pool, table);
+    const LinearOutput output{&layer, y, y_stride};
+    quantized_forward({&output, 1}, x, x_stride, n_tokens, pool, table);
   } else {
     float_matmul(layer.weight, x, x_stride, n_tokens, y, y_stride, pool, table);
   }
@@ -150,33 +172,7 @@ void linear_forward_shared_input(std::span<const LinearOutput> outputs, const fl
     for (const LinearOutput& out : outputs) linear_forward(*out.layer, x, x_stride, n_tokens, out.y, out.y_stride, pool);
     return;
   }
-  const KernelTable& k = kernels();
-  QuantizedTokens tokens;
-  const bool a8 = first->activation == ActivationMode::kInt8Token;
-  if (a8) quantize_tokens(x, x_stride, first->cols, n_tokens, pool, k, tokens);
-  // The layers' rows laid end to end, each layer starting on a whole grain, so a thread's
-  // range covers whole blocks of every layer it touches.
-  std::vector<QMatrixView> views;
-  std::vector<size_t> starts;
-  size_t total = 0, weight_bytes = 0;
-  for (const LinearOutput& out : outputs) {
-    weight_bytes += out.layer->quantized->stored_bytes();
-    views.push_back(view_of(*out.layer->quantized));
-    starts.push_back(total);
-    total += (static_cast<size_t>(views.back().rows) + kRowGrain - 1) / kRowGrain * kRowGrain;
-  }
-  pool.parallel_for(
-      total, kRowGrain,
-      [&](size_t begin, size_t end) {
-        for (size_t i = 0; i < outputs.size(); ++i) {
-          const size_t lo = std::max(begin, starts[i]);
-          const size_t hi = std::min(end, starts[i] + static_cast<size_t>(views[i].rows));
-          if (lo < hi)
-            quantized_rows(views[i], a8 ? &tokens.view : nullptr, x, x_stride, n_tokens, lo - starts[i],
-                           hi - starts[i], outputs[i].y, outputs[i].y_stride, k);
-        }
-      },
-      pieces_per_thread(weight_bytes));
+  quantized_forward(outputs, x, x_stride, n_tokens, pool, kernels());
   for (const LinearOutput& out : outputs) add_bias(*out.layer, n_tokens, out.y, out.y_stride);
 }
 
