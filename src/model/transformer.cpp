@@ -13,6 +13,9 @@ namespace nibble {
 
 namespace {
 
+// Pieces per thread for a batch's attention (taken by demand, latest tokens first).
+constexpr int kAttentionPiecesPerThread = 8;
+
 // 0 when the system cannot say.
 uint64_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
@@ -105,9 +108,16 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t layer_offset = static_cast<size_t>(layer) * context_len_ * kv_dim;
   const KernelTable& k = kernels();
-  // One task per (token, head): independent, so any split gives the same bits.
-  pool_->parallel_for(static_cast<size_t>(n_tokens) * c.n_heads, 1, [&](size_t begin, size_t end) {
-    for (size_t task = begin; task < end; ++task) {
+  // One task per (token, head): independent, so any split gives the same bits. A token's
+  // cost grows with its position (it attends to every earlier one), so a batch is not split
+  // evenly by count: tasks run latest token first, in pieces taken by demand, and the
+  // smallest come last where they even out the threads' finishing times. (Split evenly by
+  // count, the thread holding the later half of a 128-token prefill had three times the
+  // other's work.)
+  const size_t n_tasks = static_cast<size_t>(n_tokens) * c.n_heads;
+  pool_->parallel_for(n_tasks, 1, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const size_t task = n_tasks - 1 - i;
       const int t = static_cast<int>(task / c.n_heads);
       const int h = static_cast<int>(task % c.n_heads);
       const int token_pos = pos + t;
@@ -120,7 +130,7 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
       float* out = xb_.data() + static_cast<size_t>(t) * c.q_dim() + static_cast<size_t>(h) * hd;
       k.attention_values(att, value_cache_.data() + layer_offset + kv_head, kv_dim, token_pos + 1, hd, out);
     }
-  });
+  }, n_tokens > 1 ? kAttentionPiecesPerThread : 1);
 }
 
 template <typename PerToken>
