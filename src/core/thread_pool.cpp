@@ -46,8 +46,34 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
+void ThreadPool::cut_pieces(size_t n, size_t grain, size_t chunks, size_t threads, Split split) {
+  pieces_.clear();
+  if (split == Split::kStatic) {
+    // Whole grains as evenly as possible over one piece per thread.
+    const size_t per_piece = chunks / threads;
+    const size_t extra = chunks % threads;
+    size_t begin = 0;
+    for (size_t i = 0; i < threads; ++i) {
+      const size_t end = std::min(n, begin + (per_piece + (i < extra ? 1 : 0)) * grain);
+      pieces_.emplace_back(begin, end);
+      begin = end;
+    }
+    return;
+  }
+  // Guided: half of what is left goes out in one piece per thread, again and again, down to
+  // a floor that keeps a piece a long stream for the decode kernel (a ~1B model's 5632-row
+  // layer at two threads: 352 grains in pieces of 88, 66, 50, ... 7, 5, 5, 5 and the last 3).
+  const size_t floor = std::max<size_t>(1, chunks / (32 * threads));
+  for (size_t done = 0; done < chunks;) {
+    const size_t left = chunks - done;
+    const size_t take = std::min(left, std::max(floor, (left + 2 * threads - 1) / (2 * threads)));
+    pieces_.emplace_back(done * grain, std::min(n, (done + take) * grain));
+    done += take;
+  }
+}
+
 void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body,
-                              int pieces_per_thread) {
+                              Split split) {
   if (n == 0) return;
   grain = std::max<size_t>(1, grain);
   const size_t chunks = (n + grain - 1) / grain;
@@ -56,17 +82,8 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
     body(0, n);
     return;
   }
-  // Split whole grains as evenly as possible over the pieces.
-  const size_t pieces = std::min(chunks, threads * static_cast<size_t>(std::max(1, pieces_per_thread)));
-  const size_t per_piece = chunks / pieces;
-  const size_t extra = chunks % pieces;
-  pieces_.resize(pieces);
-  size_t begin = 0;
-  for (size_t i = 0; i < pieces; ++i) {
-    const size_t end = std::min(n, begin + (per_piece + (i < extra ? 1 : 0)) * grain);
-    pieces_[i] = {begin, end};
-    begin = end;
-  }
+  cut_pieces(n, grain, chunks, threads, split);
+  by_demand_ = split == Split::kGuided;
   body_ = &body;
   next_piece_.store(0, std::memory_order_relaxed);
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
@@ -85,8 +102,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(s
 }
 
 void ThreadPool::take_pieces(size_t index) {
-  // More pieces than threads only when there are size() * pieces_per_thread > size().
-  if (pieces_.size() <= static_cast<size_t>(size())) {
+  if (!by_demand_) {
     if (index < pieces_.size()) (*body_)(pieces_[index].first, pieces_[index].second);
     return;
   }

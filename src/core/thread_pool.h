@@ -5,11 +5,12 @@
 // thread, so results are the same bits for any thread count and whichever thread takes a
 // piece.
 //
-// Balance: with one piece per thread (the default) thread i runs piece i, the classic
-// static split, which never lets the caller take a worker's piece just because the worker
-// woke a microsecond late. Callers with long, divisible work ask for several pieces per
-// thread; those are taken in order from a shared counter, so a thread that this VM slows
-// for a while takes fewer of them instead of leaving the others waiting at the end.
+// Balance: the default split (Split::kStatic) gives each thread one piece and thread i runs
+// piece i, which never lets the caller take a worker's piece just because the worker woke a
+// microsecond late. Callers with long, divisible work ask for Split::kGuided: pieces that
+// shrink from a share of the work left to a small floor, taken in order from a shared
+// counter, so a thread that this VM slows for a while takes fewer of them and the last ones,
+// being small, leave the threads finishing close together.
 //
 // Hand-off: a decoded token of a small model is dozens of parallel_for calls of a few
 // microseconds each, so waking a sleeping thread through the kernel on every call would cost
@@ -31,6 +32,13 @@ namespace nibble {
 
 class ThreadPool {
  public:
+  enum class Split {
+    kStatic,  // one piece per thread, as even as whole grains allow; thread i runs piece i
+    // Pieces taken by demand, each max(floor, ceil(left / (2 * threads))) grains, where left
+    // is what the earlier pieces leave and floor = grains / (32 * threads) (at least one).
+    kGuided,
+  };
+
   // How long a waiting thread polls before it sleeps: longer than the gaps between the
   // parallel ops of one token, far shorter than a user would notice as a busy core.
   static constexpr std::chrono::microseconds kSpinBudget{200};
@@ -43,13 +51,15 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls body(begin, end) over [0, n) split into at most size() * pieces_per_thread
-  // contiguous pieces, each a multiple of `grain` except the last; returns when all are done.
+  // Calls body(begin, end) over [0, n) cut into contiguous pieces as `split` says, each a
+  // multiple of `grain` except the last; returns when all are done.
   void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body,
-                    int pieces_per_thread = 1);
+                    Split split = Split::kStatic);
 
  private:
   void worker_loop(size_t index);
+  // Fills pieces_ for `chunks` grains over `threads` threads.
+  void cut_pieces(size_t n, size_t grain, size_t chunks, size_t threads, Split split);
   // Thread `index`'s share of this call: its own piece, or pieces until none is left.
   void take_pieces(size_t index);
   // Waits until generation_ differs from `seen` or the pool stops; returns the new generation.
@@ -61,7 +71,8 @@ class ThreadPool {
   // observe the bump (acquire).
   const std::function<void(size_t, size_t)>* body_ = nullptr;
   std::vector<std::pair<size_t, size_t>> pieces_;  // this call's pieces, in index order
-  std::atomic<size_t> next_piece_{0};  // with more pieces than threads: the next one to take
+  bool by_demand_ = false;             // this call's pieces are taken from next_piece_
+  std::atomic<size_t> next_piece_{0};  // with a guided split: the next one to take
   std::atomic<size_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stopping_{false};

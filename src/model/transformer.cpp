@@ -13,9 +13,6 @@ namespace nibble {
 
 namespace {
 
-// Pieces per thread for a batch's attention (taken by demand, latest tokens first).
-constexpr int kAttentionPiecesPerThread = 8;
-
 // 0 when the system cannot say.
 uint64_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
@@ -110,10 +107,10 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
   const KernelTable& k = kernels();
   // One task per (token, head): independent, so any split gives the same bits. A token's
   // cost grows with its position (it attends to every earlier one), so a batch is not split
-  // evenly by count: tasks run latest token first, in pieces taken by demand, and the
-  // smallest come last where they even out the threads' finishing times. (Split evenly by
-  // count, the thread holding the later half of a 128-token prefill had three times the
-  // other's work.)
+  // evenly by count: tasks run latest token first, in guided pieces taken by demand, and the
+  // smallest pieces, of the cheapest tokens, come last to even out the threads' finishing
+  // times. (Split evenly by count, the thread holding the later half of a 128-token prefill
+  // had three times the other's work.)
   const size_t n_tasks = static_cast<size_t>(n_tokens) * c.n_heads;
   pool_->parallel_for(n_tasks, 1, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
@@ -130,7 +127,7 @@ void Transformer::attention(int layer, int n_tokens, int pos) {
       float* out = xb_.data() + static_cast<size_t>(t) * c.q_dim() + static_cast<size_t>(h) * hd;
       k.attention_values(att, value_cache_.data() + layer_offset + kv_head, kv_dim, token_pos + 1, hd, out);
     }
-  }, n_tokens > 1 ? kAttentionPiecesPerThread : 1);
+  }, n_tokens > 1 ? ThreadPool::Split::kGuided : ThreadPool::Split::kStatic);
 }
 
 template <typename PerToken>

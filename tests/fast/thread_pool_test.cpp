@@ -17,60 +17,74 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
     ThreadPool pool(threads);
     for (size_t n : {0u, 1u, 7u, 16u, 17u, 1000u}) {
       for (size_t grain : {1u, 4u, 16u}) {
-        for (int pieces : {1, 3, 8}) {
+        for (ThreadPool::Split split : {ThreadPool::Split::kStatic, ThreadPool::Split::kGuided}) {
           std::vector<std::atomic<int>> hits(n);
           pool.parallel_for(
               n, grain, [&](size_t begin, size_t end) {
                 for (size_t i = begin; i < end; ++i) hits[i]++;
               },
-              pieces);
+              split);
           for (size_t i = 0; i < n; ++i)
-            ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n << " grain " << grain << " pieces "
-                                         << pieces << " i " << i;
+            ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n << " grain " << grain << " guided "
+                                         << (split == ThreadPool::Split::kGuided) << " i " << i;
         }
       }
     }
   }
 }
 
-// Several pieces per thread: size() * pieces_per_thread contiguous pieces of whole grains
-// (fewer when there are fewer grains), sizes differing by at most one grain, taken by
-// demand: the thread on piece 0 waits there until every other piece is done, which only
-// ends if the other thread takes all of them (a static split would leave it waiting).
-TEST(ThreadPool, PiecesAreEvenGrainAlignedAndTakenByDemand) {
+// The pieces of one guided call at two threads, in index order; the thread on piece 0 waits
+// there until every other index is done, which only ends if the other thread takes all the
+// other pieces (a static split would leave it waiting).
+std::vector<size_t> guided_piece_sizes(size_t n, size_t grain, bool& piece0_waited_out) {
   ThreadPool pool(2);
   std::mutex mutex;
   std::vector<std::pair<size_t, size_t>> seen;
-  std::atomic<int> others_done{0};
-  bool piece0_waited_out = false;
+  std::atomic<size_t> others_covered{0};
   pool.parallel_for(
-      1000, 16,
+      n, grain,
       [&](size_t begin, size_t end) {
         if (begin == 0) {
           const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-          while (others_done.load() < 7 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
-          piece0_waited_out = others_done.load() == 7;
+          while (others_covered.load() < n - end && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::yield();
+          piece0_waited_out = others_covered.load() == n - end;
         } else {
-          others_done++;
+          others_covered += end - begin;
         }
         std::lock_guard<std::mutex> lock(mutex);
         seen.emplace_back(begin, end);
       },
-      4);
-  EXPECT_TRUE(piece0_waited_out) << "the other thread did not take the remaining pieces";
-  ASSERT_EQ(seen.size(), 8u);
+      ThreadPool::Split::kGuided);
   std::sort(seen.begin(), seen.end());
+  std::vector<size_t> sizes;
   size_t expect_begin = 0;
   for (auto [begin, end] : seen) {
-    EXPECT_EQ(begin, expect_begin);
-    // 63 grains over 8 pieces: 8 grains (128 indices) or 7 (112), the last one cut at n.
-    if (end != 1000) EXPECT_TRUE(end - begin == 128 || end - begin == 112) << begin << ".." << end;
+    EXPECT_EQ(begin, expect_begin) << "pieces must be contiguous";
+    sizes.push_back(end - begin);
     expect_begin = end;
   }
-  EXPECT_EQ(expect_begin, 1000u);
+  EXPECT_EQ(expect_begin, n);
+  return sizes;
+}
+
+// Guided pieces: max(floor, ceil(left / 4)) grains at two threads, floor = grains / 64.
+TEST(ThreadPool, GuidedPiecesShrinkToTheFloorAndAreTakenByDemand) {
+  bool waited_out = false;
+  // 63 grains of 16 (floor 1), the last piece cut at n.
+  EXPECT_EQ(guided_piece_sizes(1000, 16, waited_out),
+            (std::vector<size_t>{256, 192, 144, 112, 80, 64, 48, 32, 32, 16, 16, 8}));
+  EXPECT_TRUE(waited_out) << "the other thread did not take the remaining pieces";
+  // A ~1B model's 5632-row layer in grains of 16 rows: 352 grains, floor 5.
+  EXPECT_EQ(guided_piece_sizes(352, 1, waited_out),
+            (std::vector<size_t>{88, 66, 50, 37, 28, 21, 16, 12, 9, 7, 5, 5, 5, 3}));
+  EXPECT_TRUE(waited_out) << "the other thread did not take the remaining pieces";
+  ThreadPool pool(2);
   std::atomic<int> calls{0};
-  pool.parallel_for(5, 16, [&](size_t begin, size_t end) { EXPECT_EQ(end - begin, 5u) << begin; calls++; }, 8);
-  EXPECT_EQ(calls.load(), 1);  // one grain: one piece, whatever was asked
+  pool.parallel_for(
+      5, 16, [&](size_t begin, size_t end) { EXPECT_EQ(end - begin, 5u) << begin; calls++; },
+      ThreadPool::Split::kGuided);
+  EXPECT_EQ(calls.load(), 1);  // one grain: one piece
 }
 
 TEST(ThreadPool, RangesStartOnGrainBoundaries) {
