@@ -126,10 +126,14 @@ TEST(Gptq, WritesTheSameFormatAsRoundToNearest) {
         }
         for (int g = 0; g < a->n_groups; ++g) {
           EXPECT_TRUE(std::isfinite(a->scale(r, g)));
-          if (codec == WeightCodec::kInt4Asym) EXPECT_LE(a->zero_point(r, g), 15);
+          if (codec == WeightCodec::kInt4Asym) {
+            EXPECT_LE(a->zero_point(r, g), 15);
+          }
         }
       }
-      if (activation == ActivationMode::kInt8Token) EXPECT_EQ(a->code_sums, sums) << codec_name(codec);
+      if (activation == ActivationMode::kInt8Token) {
+        EXPECT_EQ(a->code_sums, sums) << codec_name(codec);
+      }
     }
   }
 }
@@ -178,7 +182,9 @@ TEST(Gptq, TiedTableHessianAddsTheEmbeddingObjective) {
   EXPECT_NEAR(mean_diagonal / 12.0, 2.0, 1e-12);
   for (int i = 0; i < 12; ++i)
     for (int j = 0; j < 12; ++j)
-      if (i != j) EXPECT_EQ(h[static_cast<size_t>(i) * 12 + j], h[static_cast<size_t>(j) * 12 + i]);
+      if (i != j) {
+        EXPECT_EQ(h[static_cast<size_t>(i) * 12 + j], h[static_cast<size_t>(j) * 12 + i]);
+      }
 }
 
 }  // namespace

@@ -15,14 +15,14 @@
 namespace nibble::testing {
 
 struct GgufEdit {
-  std::set<std::string> drop_tensors;
-  std::map<std::string, std::vector<int64_t>> reshape;  // same element count, other dims
-  std::map<std::string, uint32_t> set_u32;
-  std::map<std::string, std::vector<uint32_t>> set_u32s;
-  std::map<std::string, std::vector<std::string>> set_strings;
-  std::map<std::string, GgufValue> set_values;        // any key and type; appended when absent
-  std::map<std::string, GgmlType> retype;             // same bytes, read as a type of equal size
-  std::map<std::string, std::vector<float>> add_f32;  // new 1-D F32 tensors, after the others
+  std::set<std::string> drop_tensors = {};
+  std::map<std::string, std::vector<int64_t>> reshape = {};  // same element count, other dims
+  std::map<std::string, uint32_t> set_u32 = {};
+  std::map<std::string, std::vector<uint32_t>> set_u32s = {};
+  std::map<std::string, std::vector<std::string>> set_strings = {};
+  std::map<std::string, GgufValue> set_values = {};        // any key and type; appended when absent
+  std::map<std::string, GgmlType> retype = {};             // same bytes, read as a type of equal size
+  std::map<std::string, std::vector<float>> add_f32 = {};  // new 1-D F32 tensors, after the others
 };
 
 Status rewrite_gguf(const std::string& in, const std::string& out, const GgufEdit& edit);
