@@ -48,7 +48,13 @@ int panel_chunk_elements(const QuantizedMatrix& m);
 // whole chunks.
 bool panels_fit(const QuantizedMatrix& m);
 
-// The panels of `m`; requires panels_fit(m).
-A8Panels build_a8_panels(const QuantizedMatrix& m);
+// Panels sized for `m`, every code 0 and every scale 0, to be filled row by row with
+// put_panel_row; requires panels_fit(m).
+A8Panels allocate_a8_panels(const QuantizedMatrix& m);
+
+// Row `r` of `m` into `p`: its scales, and its codes from `codes` (row r unpacked, as
+// scalar::unpack_row_codes writes it), which must hold p.chunks_per_row * E of them: the
+// m.cols codes, then zeros.
+void put_panel_row(A8Panels& p, const QuantizedMatrix& m, int r, const int8_t* codes);
 
 }  // namespace nibble

@@ -59,11 +59,15 @@ Status validate_format(const QuantFormat& format, int cols, const std::string& n
 }
 
 void derive_a8_data(QuantizedMatrix& m) {
-  // A row at a time through the unpacker (loading a 1B-parameter a8 model does this for
-  // every weight, so no per-element position arithmetic).
+  // Each row is unpacked once, for its group sums and its place in the panels (loading a
+  // 1B-parameter a8 model does this for every weight, so no per-element position arithmetic).
   m.code_sums.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
+  const bool panels = panels_fit(m) && cpu_supports(Isa::kAvx512);
+  m.panels = panels ? allocate_a8_panels(m) : A8Panels{};
   const QMatrixView view = view_of(m);
-  std::vector<int8_t> codes(static_cast<size_t>(m.cols));
+  // Room for the row's last panel chunk, past cols: zeros (zero weights).
+  const size_t padded = panels ? static_cast<size_t>(m.panels.chunks_per_row) * panel_chunk_elements(m) : 0;
+  std::vector<int8_t> codes(std::max(static_cast<size_t>(m.cols), padded), 0);
   for (int r = 0; r < m.rows; ++r) {
     scalar::unpack_row_codes(view, r, codes.data());
     int32_t* sums = m.code_sums.data() + static_cast<size_t>(r) * m.n_groups;
@@ -73,8 +77,8 @@ void derive_a8_data(QuantizedMatrix& m) {
       for (int i = g * m.group; i < end; ++i) sum += codes[static_cast<size_t>(i)];
       sums[g] = sum;
     }
+    if (panels) put_panel_row(m.panels, m, r, codes.data());
   }
-  m.panels = panels_fit(m) && cpu_supports(Isa::kAvx512) ? build_a8_panels(m) : A8Panels{};
 }
 
 Status validate_importance(std::span<const float> importance, int cols, const std::string& name) {
