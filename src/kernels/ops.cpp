@@ -61,9 +61,9 @@ constexpr size_t kRowGrain = 16;
 // models' layers stay one piece per thread) in guided pieces taken by demand (ThreadPool),
 // so a thread that this VM slows down takes fewer of them instead of leaving the other
 // waiting at the end of every layer. Pieces shrink to 1/64 of the layer at two threads
-// (>= 32 KiB for a 2 MiB layer), long streams still. Measured with `perf record -e cpu-clock` on the ~1B model's decode
-// (`bench -p 1 -n 128 -r 2 -t 2 --act-int8`), threads waiting in the pool: 3.6% and 3.7% of
-// samples with 8 even pieces per thread, 2.0% and 2.0% guided.
+// (>= 32 KiB for a 2 MiB layer), long streams still. Threads waiting in the pool during the
+// ~1B model's decode (`perf record -e cpu-clock`, `bench -p 1 -n 128 -r 2 -t 2 --act-int8`):
+// 3.6% and 3.7% of samples with 8 even pieces per thread, 2.0% and 2.0% guided.
 ThreadPool::Split split_for(size_t weight_bytes) {
   return weight_bytes >= (size_t{2} << 20) ? ThreadPool::Split::kGuided : ThreadPool::Split::kStatic;
 }
