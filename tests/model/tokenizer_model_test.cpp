@@ -255,7 +255,9 @@ TEST(TokenizerModelCorruptionTest, TruncatedAndFlippedSentencePieceModels) {
     std::string damaged = good;
     damaged[static_cast<size_t>(std::rand()) % damaged.size()] ^= static_cast<char>(1 << (std::rand() % 8));
     auto t = SentencePieceTokenizer::from_serialized(damaged, "flip.model");
-    if (t.ok()) EXPECT_TRUE(t->encode("hello world", true).ok()) << "seed " << seed << " case " << i;
+    if (t.ok()) {
+      EXPECT_TRUE(t->encode("hello world", true).ok()) << "seed " << seed << " case " << i;
+    }
   }
 }
 
