@@ -65,9 +65,10 @@ void derive_a8_data(QuantizedMatrix& m) {
   const bool panels = panels_fit(m) && cpu_supports(Isa::kAvx512);
   m.panels = panels ? allocate_a8_panels(m) : A8Panels{};
   const QMatrixView view = view_of(m);
-  // Room for the row's last panel chunk, past cols: zeros (zero weights).
-  const size_t padded = panels ? static_cast<size_t>(m.panels.chunks_per_row) * panel_chunk_elements(m) : 0;
-  std::vector<int8_t> codes(std::max(static_cast<size_t>(m.cols), padded), 0);
+  // With panels, the row runs on to the end of its last chunk with zeros (zero weights).
+  const size_t row_codes = panels ? static_cast<size_t>(m.panels.chunks_per_row) * panel_chunk_elements(m)
+                                  : static_cast<size_t>(m.cols);
+  std::vector<int8_t> codes(row_codes, 0);
   for (int r = 0; r < m.rows; ++r) {
     scalar::unpack_row_codes(view, r, codes.data());
     int32_t* sums = m.code_sums.data() + static_cast<size_t>(r) * m.n_groups;
