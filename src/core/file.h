@@ -39,6 +39,13 @@ class MappedFile {
   std::string path_;
 };
 
+// Hands the whole pages inside `bytes` back to the OS when they belong to a live
+// MappedFile, and returns how many bytes that was (0 for any other memory, which is left
+// alone). For file bytes the process has re-laid out and no longer reads: the mapping is
+// read-only and never written, so touching them again reads them back from the file,
+// unchanged, and until then they no longer count in the process's resident memory.
+size_t release_mapped_pages(std::span<const std::byte> bytes);
+
 // Sequential, bounds-checked reads of little-endian values from a byte span.
 // `what` strings name the field for error messages; `source` names the file.
 class ByteReader {

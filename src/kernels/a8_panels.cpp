@@ -25,16 +25,17 @@ A8Panels allocate_a8_panels(const QuantizedMatrix& m) {
   return p;
 }
 
-void put_panel_row(A8Panels& p, const QuantizedMatrix& m, int r, const int8_t* codes) {
+bool put_panel_row(A8Panels& p, const QuantizedMatrix& m, int r, const int8_t* codes) {
   const int block = r / kPanelRows, lane = r % kPanelRows;
   uint8_t* chunk = p.codes.data() + static_cast<size_t>(block) * p.chunks_per_row * kPanelChunkBytes + 4 * lane;
   // Chunk k holds the row's four bytes at 4 * lane: elements k * E + j, j < 4 (int8), or
   // the nibbles of k * 8 + j (low) and k * 8 + 4 + j (high).
+  bool negatable = true;
   if (m.format.codec == WeightCodec::kInt8Sym) {
     for (int k = 0; k < p.chunks_per_row; ++k, chunk += kPanelChunkBytes, codes += 4) {
       for (int j = 0; j < 4; ++j) {
         chunk[j] = static_cast<uint8_t>(codes[j]);
-        if (codes[j] == -128) p.negatable = false;
+        negatable = negatable && codes[j] != -128;
       }
     }
   } else {
@@ -49,6 +50,7 @@ void put_panel_row(A8Panels& p, const QuantizedMatrix& m, int r, const int8_t* c
     std::memcpy(p.scales.data() + at * scale_bytes,
                 m.scales.data() + (static_cast<size_t>(r) * m.n_groups + g) * scale_bytes, scale_bytes);
   }
+  return negatable;
 }
 
 }  // namespace nibble

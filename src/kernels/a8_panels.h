@@ -54,7 +54,9 @@ A8Panels allocate_a8_panels(const QuantizedMatrix& m);
 
 // Row `r` of `m` into `p`: its scales, and its codes from `codes` (row r unpacked, as
 // scalar::unpack_row_codes writes it), which must hold p.chunks_per_row * E of them: the
-// m.cols codes, then zeros.
-void put_panel_row(A8Panels& p, const QuantizedMatrix& m, int r, const int8_t* codes);
+// m.cols codes, then zeros. Writes only the row's own bytes, so rows of different blocks
+// can be put from different threads. Returns false when the row holds the int8 code -128,
+// which makes the panels not negatable; the caller records that in p.negatable.
+bool put_panel_row(A8Panels& p, const QuantizedMatrix& m, int r, const int8_t* codes);
 
 }  // namespace nibble

@@ -11,11 +11,13 @@
 
 namespace nibble {
 
+class ThreadPool;
+
 // Switches every quantized weight-only layer with symmetric codes (lm_head included) to
 // int8 activations; int4 layers with zero points (no integer kernel) and float layers stay
 // as they are. A tied classifier stays one object with the embedding table (the lookup
 // dequantizes a row, which the activation mode does not change). Returns how many layers
-// were switched.
-int use_int8_activations(ModelWeights& weights);
+// were switched. Each layer's derived data is built on `pool`.
+int use_int8_activations(ModelWeights& weights, ThreadPool& pool);
 
 }  // namespace nibble

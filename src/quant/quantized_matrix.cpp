@@ -1,8 +1,12 @@
 #include "quant/quantized_matrix.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <span>
 
+#include "core/file.h"
+#include "core/thread_pool.h"
 #include "kernels/kernel_table.h"
 #include "kernels/qmatrix_view.h"
 #include "kernels/scalar/qlinear_scalar.h"
@@ -59,8 +63,11 @@ Status validate_format(const QuantFormat& format, int cols, const std::string& n
 }
 
 void derive_a8_data(QuantizedMatrix& m) {
-  // Each row is unpacked once, for its group sums and its place in the panels (loading a
-  // 1B-parameter a8 model does this for every weight, so no per-element position arithmetic).
+  ThreadPool serial(1);
+  derive_a8_data(m, serial);
+}
+
+void derive_a8_data(QuantizedMatrix& m, ThreadPool& pool) {
   m.code_sums.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
   const bool panels = panels_fit(m) && cpu_supports(Isa::kAvx512);
   m.panels = panels ? allocate_a8_panels(m) : A8Panels{};
@@ -68,17 +75,36 @@ void derive_a8_data(QuantizedMatrix& m) {
   // With panels, the row runs on to the end of its last chunk with zeros (zero weights).
   const size_t row_codes = panels ? static_cast<size_t>(m.panels.chunks_per_row) * panel_chunk_elements(m)
                                   : static_cast<size_t>(m.cols);
-  std::vector<int8_t> codes(row_codes, 0);
-  for (int r = 0; r < m.rows; ++r) {
-    scalar::unpack_row_codes(view, r, codes.data());
-    int32_t* sums = m.code_sums.data() + static_cast<size_t>(r) * m.n_groups;
-    for (int g = 0; g < m.n_groups; ++g) {
-      const int end = std::min(m.cols, (g + 1) * m.group);
-      int32_t sum = 0;
-      for (int i = g * m.group; i < end; ++i) sum += codes[static_cast<size_t>(i)];
-      sums[g] = sum;
-    }
-    if (panels) put_panel_row(m.panels, m, r, codes.data());
+  // Each row is unpacked once, for its group sums and its place in the panels (loading a
+  // 1B-parameter a8 model does this for every weight, so no per-element position arithmetic).
+  // Rows go out in whole panel blocks, so no two threads write the same panel bytes.
+  std::atomic<bool> negatable{true};
+  pool.parallel_for(
+      static_cast<size_t>(m.rows), kPanelRows,
+      [&](size_t begin, size_t end) {
+        std::vector<int8_t> codes(row_codes, 0);
+        for (int r = static_cast<int>(begin); r < static_cast<int>(end); ++r) {
+          scalar::unpack_row_codes(view, r, codes.data());
+          int32_t* sums = m.code_sums.data() + static_cast<size_t>(r) * m.n_groups;
+          for (int g = 0; g < m.n_groups; ++g) {
+            const int last = std::min(m.cols, (g + 1) * m.group);
+            int32_t sum = 0;
+            for (int i = g * m.group; i < last; ++i) sum += codes[static_cast<size_t>(i)];
+            sums[g] = sum;
+          }
+          if (panels && !put_panel_row(m.panels, m, r, codes.data()))
+            negatable.store(false, std::memory_order_relaxed);
+        }
+      },
+      ThreadPool::Split::kGuided);
+  m.panels.negatable = negatable.load(std::memory_order_relaxed);
+  // The panels now hold every code and scale the kernels on this CPU read, so codes and
+  // scales borrowed from a mapped file go back to the OS (read again from the file should
+  // anything else touch them: saving, an embedding row of a tied table, another ISA's
+  // kernel). Without this, a loaded ~1B a8 model kept both copies resident.
+  if (panels) {
+    release_mapped_pages(std::as_bytes(m.codes.span()));
+    release_mapped_pages(std::as_bytes(m.scales.span()));
   }
 }
 

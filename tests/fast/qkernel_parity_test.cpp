@@ -7,9 +7,13 @@
 // must agree bit for bit; weight-only kernels bit for bit with their own ISA's dot_f32
 // over the dequantized row, and within the dot_f32 bound with scalar.
 // Every failure names the ISA, shape and seed (SCOPED_TRACE).
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -17,12 +21,15 @@
 
 #include <gtest/gtest.h>
 
+#include "core/file.h"
+#include "core/thread_pool.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix_view.h"
 #include "kernels/scalar/f32_scalar.h"
 #include "kernels/scalar/qlinear_scalar.h"
 #include "quant/quantized_matrix.h"
+#include "support/test_support.h"
 
 namespace nibble {
 namespace {
@@ -459,6 +466,79 @@ TEST(QKernelParity, WeightOnlyExtremeCodes) {
 
 // Through linear_forward and the pool: 1 and 2 threads give the same bits on every ISA,
 // and a8 layers the same bits on every ISA.
+// Resident kB of the mapping holding `address` (/proc/self/smaps), or -1.
+long mapping_rss_kb(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<uintptr_t>(address);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> begin >> dash >> end && dash == '-') {
+      inside = at >= begin && at < end;
+    } else if (inside && line.rfind("Rss:", 0) == 0) {
+      return std::stol(line.substr(4));
+    }
+  }
+  return -1;
+}
+
+// An a8 layer as loading a file makes it (codes and scales borrowed from the mapping),
+// derived on two threads: the same code sums and panels as on one, the same outputs on
+// every ISA (the scalar and AVX2 kernels read the codes, so after the release they come
+// back from the file), and, when panels were built, the mapping's pages of codes and
+// scales no longer resident.
+TEST(QKernelParity, A8LayerBorrowedFromAFileDerivesOnTwoThreadsAndReleasesItsPages) {
+  const uint32_t seed = 77;
+  std::mt19937 rng(seed);
+  const int rows = 520, cols = 2048;  // 32.5 panel blocks; 130 pages of codes
+  const QuantizedMatrix q = random_quantized(rng, rows, cols, WeightCodec::kInt4Sym, 32, ScaleType::kF16,
+                                             ActivationMode::kInt8Token);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t scales_at = (q.codes.size() + page - 1) / page * page;
+  std::vector<std::byte> file(scales_at + q.scales.size());
+  std::memcpy(file.data(), q.codes.data(), q.codes.size());
+  std::memcpy(file.data() + scales_at, q.scales.data(), q.scales.size());
+  const std::string path = testing::temp_dir() + "/layer.bin";
+  ASSERT_TRUE(write_file_atomic(path, file).ok());
+  auto mapped = MappedFile::open(path);
+  ASSERT_TRUE(mapped.ok()) << mapped.error().message;
+  auto mapping = std::make_shared<const MappedFile>(std::move(*mapped));
+  const auto* bytes = reinterpret_cast<const uint8_t*>(mapping->bytes().data());
+
+  QuantizedMatrix m = q;
+  m.codes = Buffer<uint8_t>::borrow({bytes, q.codes.size()}, mapping);
+  m.scales = Buffer<uint8_t>::borrow({bytes + scales_at, q.scales.size()}, mapping);
+  size_t checksum = 0;
+  for (std::byte b : mapping->bytes()) checksum += static_cast<size_t>(b);  // every page resident
+  ASSERT_GT(checksum, 0u);
+  const long resident_before = mapping_rss_kb(bytes);
+  ThreadPool two(2);
+  derive_a8_data(m, two);
+  EXPECT_EQ(m.code_sums, q.code_sums);
+  EXPECT_EQ(m.panels.chunks_per_row, q.panels.chunks_per_row);
+  EXPECT_TRUE(m.panels.codes == q.panels.codes);
+  EXPECT_TRUE(m.panels.scales == q.panels.scales);
+  if (!m.panels.empty()) {
+    // Every whole page of codes (130) and of scales (16 of the 16.25) is released.
+    const long released_kb = static_cast<long>((q.codes.size() / page + q.scales.size() / page) * page / 1024);
+    EXPECT_LE(mapping_rss_kb(bytes), resident_before - released_kb) << "resident before: " << resident_before;
+  }
+
+  std::vector<float> x(static_cast<size_t>(3) * cols);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
+  const Activations act = quantize_tokens(x, 3, cols);
+  const ActivationCodes a = act.view(3, cols);
+  const std::vector<float> want = run_a8(scalar_table(), q, a, 250);
+  for (const KernelTable* k : tables()) {
+    SCOPED_TRACE(std::string(isa_name(k->isa)) + " " + shape("int4_sym", rows, cols, 32, 3, seed));
+    EXPECT_EQ(run_a8(*k, m, a, 250), want);
+  }
+  EXPECT_TRUE(std::equal(m.codes.begin(), m.codes.end(), q.codes.begin(), q.codes.end()));
+}
+
 TEST(QKernelParity, ThreadsAndIsasThroughLinearForward) {
   const uint32_t seed = 31;
   std::mt19937 rng(seed);

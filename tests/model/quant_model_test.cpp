@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
+#include "core/thread_pool.h"
 #include "eval/perplexity.h"
 #include "formats/llama2c.h"
 #include "quant/int8_activations.h"
@@ -111,7 +112,9 @@ TEST(QuantModel, Int8ActivationsRunWeightOnlyLayersAsTheA8Recipe) {
     ids.resize(48);
     const std::vector<float> float_activations = testing::logits_for(switched, ids);
     ASSERT_FALSE(float_activations.empty());
-    EXPECT_EQ(use_int8_activations(switched.weights), 43);  // 6 layers x 7 linears + lm_head
+    // Derived on two threads; `direct` below derives on one, and the logits must match.
+    ThreadPool two(2);
+    EXPECT_EQ(use_int8_activations(switched.weights, two), 43);  // 6 layers x 7 linears + lm_head
     EXPECT_EQ(switched.weights.quantized_embedding.get(), switched.weights.classifier.quantized.get());
     for (const auto& [name, layer] : named_linears(switched.weights))
       EXPECT_EQ(layer->quantized->activation, ActivationMode::kInt8Token) << name;
@@ -126,7 +129,8 @@ TEST(QuantModel, Int8ActivationsRunWeightOnlyLayersAsTheA8Recipe) {
   }
   Model asym = load("tiny-llama-8m/model.bin");
   quantize(asym, "w4_g128_asym");
-  EXPECT_EQ(use_int8_activations(asym.weights), 0);
+  ThreadPool one(1);
+  EXPECT_EQ(use_int8_activations(asym.weights, one), 0);
 }
 
 TEST(QuantModel, UntiedModelQuantizesEmbeddingAndClassifierSeparately) {

@@ -71,7 +71,7 @@ int run_perplexity(const PerplexityArgs& args) {
   for (const std::string& path : args.also) {
     auto other = load_model(path, as_stored);
     if (!other.ok()) return report(other.error());
-    apply_execution_options(*other, args.model_args);
+    apply_execution_options(*other, args.model_args, pool);
     also.push_back(std::move(*other));
   }
   auto text = read_text_file(args.text_path);

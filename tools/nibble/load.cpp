@@ -60,9 +60,9 @@ void add_execution_options(CLI::App* sub, ModelArgs& args) {
                 "file is not changed");
 }
 
-void apply_execution_options(Model& model, const ModelArgs& args) {
+void apply_execution_options(Model& model, const ModelArgs& args, ThreadPool& pool) {
   if (!args.int8_activations) return;
-  const int switched = use_int8_activations(model.weights);
+  const int switched = use_int8_activations(model.weights, pool);
   std::fprintf(stderr, "%s: %d weight-only layers run on int8 activations (--act-int8)\n", model.path.c_str(),
                switched);
 }
@@ -114,7 +114,7 @@ Result<Model> load_for_command(const ModelArgs& args, bool require_tokenizer, Th
     NIBBLE_ASSIGN_OR_RETURN(QuantizationReport r, quantize_for_command(model, args, pool, {}));
     if (report != nullptr) *report = std::move(r);
   }
-  apply_execution_options(model, args);
+  apply_execution_options(model, args, pool);
   return model;
 }
 

@@ -40,7 +40,7 @@ void add_recipe_options(CLI::App* sub, ModelArgs& args, const std::string& recip
 // Registers --act-int8 (run weight-only layers on int8 activations).
 void add_execution_options(CLI::App* sub, ModelArgs& args);
 // Applies the execution options to a loaded (and quantized) model; prints what changed.
-void apply_execution_options(Model& model, const ModelArgs& args);
+void apply_execution_options(Model& model, const ModelArgs& args, ThreadPool& pool);
 
 // Quantizes `model` (float) with args.recipe and args.algorithm; for mse and gptq, the
 // calibration text is tokenized with the model's tokenizer and run through the float model
