@@ -302,8 +302,8 @@ Result<std::unordered_map<std::string, QuantEntry>> read_quant_table(const GgufM
 class NibbleReader {
  public:
   NibbleReader(std::shared_ptr<const void> mapping, const GgufFile& gguf, const ModelConfig& config,
-               std::unordered_map<std::string, QuantEntry> quant)
-      : mapping_(std::move(mapping)), gguf_(gguf), config_(config), quant_(std::move(quant)) {}
+               std::unordered_map<std::string, QuantEntry> quant, ThreadPool* pool)
+      : mapping_(std::move(mapping)), gguf_(gguf), config_(config), quant_(std::move(quant)), pool_(pool) {}
 
   Status read(ModelWeights& w) {
     const ModelConfig& c = config_;
@@ -386,7 +386,12 @@ class NibbleReader {
       m->zero_points = borrow_bytes(*zp);
     }
     // a8 layers need per-group code sums; they are derived from the codes, not stored.
-    if (e.activation == ActivationMode::kInt8Token) derive_a8_data(*m);
+    if (e.activation == ActivationMode::kInt8Token) {
+      if (pool_ != nullptr)
+        derive_a8_data(*m, *pool_);
+      else
+        derive_a8_data(*m);
+    }
     *quantized = std::move(m);
     return {};
   }
@@ -416,6 +421,7 @@ class NibbleReader {
   const GgufFile& gguf_;
   const ModelConfig& config_;
   std::unordered_map<std::string, QuantEntry> quant_;
+  ThreadPool* pool_;  // for derive_a8_data, or null
   std::unordered_set<std::string> quantized_seen_;
   std::unordered_set<std::string> used_;
 };
@@ -470,7 +476,7 @@ Result<Model> load_nibble_model_from_bytes(std::span<const std::byte> bytes, std
   Model model;
   NIBBLE_ASSIGN_OR_RETURN(model.config, read_config(gguf.metadata, path));
   NIBBLE_ASSIGN_OR_RETURN(auto quant, read_quant_table(gguf.metadata, path));
-  NibbleReader reader(std::move(keep_alive), gguf, model.config, std::move(quant));
+  NibbleReader reader(std::move(keep_alive), gguf, model.config, std::move(quant), options.pool);
   NIBBLE_CHECK_OK(reader.read(model.weights));
   if (auto sums = stored_checksums(gguf); !sums.ok()) return sums.error();
   NIBBLE_ASSIGN_OR_RETURN(model.recipe_json, gguf.metadata.get_string(kRecipeKey));

@@ -13,9 +13,14 @@
 
 namespace nibble {
 
+class ThreadPool;
+
 struct LoadOptions {
   std::string tokenizer_path;  // overrides the tokenizer found next to the model
   bool require_tokenizer = true;
+  // Threads that build a8 layers' derived data (code sums, panels) while loading a nibble
+  // file; null: the calling thread. The same bytes either way.
+  ThreadPool* pool = nullptr;
 };
 
 struct Model {

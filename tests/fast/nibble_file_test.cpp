@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/file.h"
+#include "core/thread_pool.h"
 #include "formats/gguf.h"
 #include "formats/nibble_file.h"
 #include "model/synthetic.h"
@@ -55,8 +56,9 @@ Model quantized_model(const ModelConfig& c, const std::string& recipe_spec) {
   return model;
 }
 
-Model load(const std::string& path) {
+Model load(const std::string& path, ThreadPool* pool = nullptr) {
   LoadOptions options;
+  options.pool = pool;
   auto model = load_nibble_model(path, options);
   EXPECT_TRUE(model.ok()) << model.error().message;
   return model.ok() ? std::move(model.value()) : Model{};
@@ -119,6 +121,9 @@ TEST(NibbleFile, SaveLoadSaveIsByteIdenticalAndLogitsBitIdentical) {
       ASSERT_FALSE(want.empty());
       EXPECT_TRUE(want == got) << "max |diff| " << testing::max_abs_diff(want, got);
       EXPECT_TRUE(verify_nibble_file(first).ok());
+      // a8 layers' derived data built on two threads while loading: the same logits.
+      ThreadPool two(2);
+      EXPECT_TRUE(testing::logits_for(load(first, &two), prompt()) == want);
     }
   }
 }

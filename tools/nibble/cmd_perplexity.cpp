@@ -61,6 +61,7 @@ int run_perplexity(const PerplexityArgs& args) {
   if (!model.ok()) return report(model.error());
   LoadOptions as_stored;
   as_stored.require_tokenizer = false;  // the first model's tokenizer defines the token stream
+  as_stored.pool = &pool;
   std::optional<Model> reference;
   if (!args.kl_ref_path.empty()) {
     auto ref = load_model(args.kl_ref_path, as_stored);

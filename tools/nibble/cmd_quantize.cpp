@@ -66,6 +66,7 @@ int run_quantize(const QuantizeArgs& args) {
   options.tokenizer_path = args.model_args.tokenizer;
   // A saved model carries its tokenizer, so -o needs one; the report alone does not.
   options.require_tokenizer = !args.output.empty() || needs_calibration(args.model_args);
+  options.pool = &pool;
   auto model = load_model(args.model_args.path, options);
   if (!model.ok()) return report(model.error());
   auto result = quantize_for_command(*model, args.model_args, pool, progress_bar("tensors"));

@@ -109,6 +109,7 @@ Result<Model> load_for_command(const ModelArgs& args, bool require_tokenizer, Th
   LoadOptions options;
   options.tokenizer_path = args.tokenizer;
   options.require_tokenizer = require_tokenizer || needs_calibration(args);
+  options.pool = &pool;
   NIBBLE_ASSIGN_OR_RETURN(Model model, load_model(args.path, options));
   if (!args.recipe.empty()) {
     NIBBLE_ASSIGN_OR_RETURN(QuantizationReport r, quantize_for_command(model, args, pool, {}));
