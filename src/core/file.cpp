@@ -25,12 +25,11 @@ class MappedRegions {
     std::lock_guard<std::mutex> lock(mutex_);
     regions_.emplace_back(data, size);
   }
-  // Forgets the mapping at `data` and unmaps it (`unmap`) under the lock.
-  template <typename Unmap>
-  void remove(const std::byte* data, Unmap&& unmap) {
+  // Forgets the mapping at `data` and unmaps it, under the lock.
+  void unmap(const std::byte* data, size_t size) {
     std::lock_guard<std::mutex> lock(mutex_);
     std::erase_if(regions_, [data](const auto& region) { return region.first == data; });
-    unmap();
+    ::munmap(const_cast<std::byte*>(data), size);
   }
   // Drops the pages [begin, end) if they lie in one live mapping. Under the lock, so the
   // mapping cannot be unmapped (and its addresses reused) between the check and madvise.
@@ -51,10 +50,6 @@ class MappedRegions {
 MappedRegions& mapped_regions() {
   static MappedRegions regions;
   return regions;
-}
-
-void unmap(const std::byte* data, size_t size) {
-  mapped_regions().remove(data, [&] { ::munmap(const_cast<std::byte*>(data), size); });
 }
 
 }  // namespace
@@ -97,7 +92,7 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
-    if (data_) unmap(data_, size_);
+    if (data_) mapped_regions().unmap(data_, size_);
     data_ = other.data_;
     size_ = other.size_;
     path_ = std::move(other.path_);
@@ -108,7 +103,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 MappedFile::~MappedFile() {
-  if (data_) unmap(data_, size_);
+  if (data_) mapped_regions().unmap(data_, size_);
 }
 
 size_t release_mapped_pages(std::span<const std::byte> bytes) {

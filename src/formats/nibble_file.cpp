@@ -386,12 +386,7 @@ class NibbleReader {
       m->zero_points = borrow_bytes(*zp);
     }
     // a8 layers need per-group code sums; they are derived from the codes, not stored.
-    if (e.activation == ActivationMode::kInt8Token) {
-      if (pool_ != nullptr)
-        derive_a8_data(*m, *pool_);
-      else
-        derive_a8_data(*m);
-    }
+    if (e.activation == ActivationMode::kInt8Token) derive_a8_data(*m, pool_);
     *quantized = std::move(m);
     return {};
   }

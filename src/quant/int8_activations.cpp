@@ -15,7 +15,7 @@ int use_int8_activations(ModelWeights& weights, ThreadPool& pool) {
     // A copy (borrowed codes stay borrowed, so it shares the mapped file's bytes).
     auto a8 = std::make_shared<QuantizedMatrix>(*q);
     a8->activation = ActivationMode::kInt8Token;
-    derive_a8_data(*a8, pool);
+    derive_a8_data(*a8, &pool);
     layer->quantized = std::move(a8);
     ++switched;
   }

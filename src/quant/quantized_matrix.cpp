@@ -62,12 +62,7 @@ Status validate_format(const QuantFormat& format, int cols, const std::string& n
   return {};
 }
 
-void derive_a8_data(QuantizedMatrix& m) {
-  ThreadPool serial(1);
-  derive_a8_data(m, serial);
-}
-
-void derive_a8_data(QuantizedMatrix& m, ThreadPool& pool) {
+void derive_a8_data(QuantizedMatrix& m, ThreadPool* pool) {
   m.code_sums.assign(static_cast<size_t>(m.rows) * m.n_groups, 0);
   const bool panels = panels_fit(m) && cpu_supports(Isa::kAvx512);
   m.panels = panels ? allocate_a8_panels(m) : A8Panels{};
@@ -79,7 +74,8 @@ void derive_a8_data(QuantizedMatrix& m, ThreadPool& pool) {
   // 1B-parameter a8 model does this for every weight, so no per-element position arithmetic).
   // Rows go out in whole panel blocks, so no two threads write the same panel bytes.
   std::atomic<bool> negatable{true};
-  pool.parallel_for(
+  ThreadPool serial(1);  // runs inline: no threads
+  (pool != nullptr ? *pool : serial).parallel_for(
       static_cast<size_t>(m.rows), kPanelRows,
       [&](size_t begin, size_t end) {
         std::vector<int8_t> codes(row_codes, 0);

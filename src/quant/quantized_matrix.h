@@ -125,9 +125,8 @@ void pack_int4_row(QuantizedMatrix& m, int r, const uint8_t* nibbles);
 // What an a8 layer derives from its codes after quantizing or loading (or after its codes
 // change): code_sums, and the panels when the CPU has AVX-512 (the only kernel reading
 // them) and the format allows (panels_fit). Rows are split over `pool` (the same bytes for
-// any thread count); the one-argument form runs on the calling thread.
-void derive_a8_data(QuantizedMatrix& m);
-void derive_a8_data(QuantizedMatrix& m, ThreadPool& pool);
+// any thread count); null runs them on the calling thread.
+void derive_a8_data(QuantizedMatrix& m, ThreadPool* pool = nullptr);
 
 // Checks a format against a row length: group in [1, 65536] (int32 accumulators of an
 // a8 group stay exact: 255 * 127 * 65536 < 2^31) or 0 for per-channel.

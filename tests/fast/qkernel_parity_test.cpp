@@ -515,7 +515,7 @@ TEST(QKernelParity, A8LayerBorrowedFromAFileDerivesOnTwoThreadsAndReleasesItsPag
   ASSERT_GT(checksum, 0u);
   const long resident_before = mapping_rss_kb(bytes);
   ThreadPool two(2);
-  derive_a8_data(m, two);
+  derive_a8_data(m, &two);
   EXPECT_EQ(m.code_sums, q.code_sums);
   EXPECT_EQ(m.panels.chunks_per_row, q.panels.chunks_per_row);
   EXPECT_TRUE(m.panels.codes == q.panels.codes);
