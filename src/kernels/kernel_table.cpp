@@ -10,10 +10,13 @@
 #include "kernels/amx/qlinear_amx.h"
 #include "kernels/avx2/f32_avx2.h"
 #include "kernels/avx2/qlinear_avx2.h"
+#include "kernels/avx2/stream_avx2.h"
 #include "kernels/avx512/f32_avx512.h"
 #include "kernels/avx512/qlinear_avx512.h"
+#include "kernels/avx512/stream_avx512.h"
 #include "kernels/scalar/f32_scalar.h"
 #include "kernels/scalar/qlinear_scalar.h"
+#include "kernels/scalar/stream_scalar.h"
 
 namespace nibble {
 
@@ -90,6 +93,7 @@ constexpr KernelTable kScalarTable{
     .quantize_activation_row = &scalar::quantize_activation_row,
     .qlinear_a8 = &scalar::qlinear_a8,
     .qlinear_wf = &scalar::qlinear_wf,
+    .sum_words = &scalar::sum_words,
 };
 constexpr KernelTable kAvx2Table{
     .isa = Isa::kAvx2,
@@ -101,6 +105,7 @@ constexpr KernelTable kAvx2Table{
     .quantize_activation_row = &avx2::quantize_activation_row,
     .qlinear_a8 = &avx2::qlinear_a8,
     .qlinear_wf = &avx2::qlinear_wf,
+    .sum_words = &avx2::sum_words,
 };
 
 // AVX-512 has its own dot_f32, weight-only kernel and VNNI a8 kernel; attention, softmax,
@@ -116,6 +121,7 @@ constexpr KernelTable kAvx512Table{
     .quantize_activation_row = &avx2::quantize_activation_row,
     .qlinear_a8 = &avx512::qlinear_a8,
     .qlinear_wf = &avx512::qlinear_wf,
+    .sum_words = &avx512::sum_words,
 };
 
 // AMX is the AVX-512 table whose a8 kernel runs whole tiles of sixteen tokens (prefill) on

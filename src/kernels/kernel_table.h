@@ -80,6 +80,12 @@ struct KernelTable {
   // |y_isa - y_scalar| <= 2 * gamma(cols) * sum |w_i x_i|.
   void (*qlinear_wf)(const QMatrixView& w, const float* x, size_t x_stride, int n_tokens,
                      int row_begin, int row_end, float* y, size_t y_stride) = nullptr;
+
+  // Sum of the n_words little-endian 64-bit words at `data` (any alignment), modulo 2^64:
+  // one read of a buffer as fast as this ISA reads (its widest loads, a prefetch ahead), the
+  // reader of the DRAM bandwidth probe (kernels/dram_probe.h). Guarantee: the same value on
+  // every ISA (integer sums, exact in any order).
+  uint64_t (*sum_words)(const uint8_t* data, size_t n_words) = nullptr;
 };
 
 // What this machine can run, from CPUID and XGETBV (the OS must enable the YMM state,

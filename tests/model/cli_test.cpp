@@ -30,6 +30,26 @@ TEST(Cli, GenerateJsonHasTheContractKeys) {
   EXPECT_GT(json["decode_tok_s"].get<double>(), 0.0);
 }
 
+TEST(Cli, BenchDramReadsBeforeEveryDecodeRunAndAfterTheLast) {
+  NIBBLE_REQUIRE_MODELS();
+  const std::string args = "bench -m " + tiny_llama() + " -p 4 -n 4 -r 3 -t 2 --json";
+  auto with = run_nibble(args + " --dram");
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  auto json = nlohmann::json::parse(with.out);
+  ASSERT_EQ(json["dram_readings"].size(), 4u);  // one before each of the 3 runs, one after the last
+  for (const auto& reading : json["dram_readings"]) EXPECT_GT(reading.get<double>(), 0.0);
+  const auto& share = json["decode_dram_share"];
+  EXPECT_GT(share["min"].get<double>(), 0.0);
+  EXPECT_LE(share["min"].get<double>(), share["median"].get<double>());
+  EXPECT_LE(share["median"].get<double>(), share["max"].get<double>());
+  // The model's peak, taken before the probe's 1 GiB buffer was allocated.
+  EXPECT_GT(json["peak_rss_mb"].get<double>(), 0.0);
+  EXPECT_LT(json["peak_rss_mb"].get<double>(), 1024.0);
+  auto without = run_nibble(args);
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  EXPECT_FALSE(nlohmann::json::parse(without.out).contains("dram_readings"));
+}
+
 TEST(Cli, GenerateStopsAtTheEndOfTextToken) {
   NIBBLE_REQUIRE_MODELS();
   // reference.json: the greedy continuation reaches BOS after 8 tokens.

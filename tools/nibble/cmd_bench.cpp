@@ -1,17 +1,23 @@
 // nibble bench: prefill and decode speed of a model, llama-bench style (pp = one batch of
 // -p prompt tokens from position 0; tg = -n tokens decoded one at a time from position 0),
-// with the bytes a decoded token reads and the bandwidth that implies.
+// with the bytes a decoded token reads and the bandwidth that implies. With --dram it also
+// reads the machine's DRAM bandwidth (DramProbe) right before every timed decode run and
+// after the last, and reports each run's bandwidth as a share of the mean of the readings on
+// either side of it: this VM's bandwidth drifts by a third over minutes, so a ceiling
+// measured in another process, or even a minute apart, says little about one run.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "load.h"
+#include "kernels/dram_probe.h"
 #include "kernels/kernel_table.h"
 #include "model/transformer.h"
 #include "quant/quantized_matrix.h"
@@ -27,6 +33,7 @@ struct BenchArgs {
   int repetitions = 5;
   int threads = default_threads();
   bool json = false;
+  bool dram = false;
 };
 
 struct Stats {
@@ -75,6 +82,12 @@ uint64_t weight_bytes_per_token(const Model& model) {
   return bytes;
 }
 
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -99,9 +112,20 @@ int run_bench(const BenchArgs& args) {
     id = static_cast<int>(state >> 8) % c.vocab_size;
   }
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+  const uint64_t per_token = weight_bytes_per_token(*model);
   std::vector<double> prefill_tps, decode_tps;
+  std::vector<double> dram_gbps, dram_shares;  // with --dram: readings, and each decode run's share
+  std::optional<DramProbe> probe;
+  double peak_rss = 0;
   // One untimed warm-up of each test faults in the weights and caches.
   for (int rep = -1; rep < args.repetitions; ++rep) {
+    if (rep == 0 && args.dram && args.generate > 0) {
+      // The model's peak, before the probe's buffer joins it.
+      peak_rss = peak_rss_mb();
+      auto created = DramProbe::create();
+      if (!created.ok()) return report(created.error());
+      probe.emplace(std::move(*created));
+    }
     if (args.prompt > 0) {
       const auto start = std::chrono::steady_clock::now();
       auto status = transformer->forward(std::span<const int>(ids.data(), static_cast<size_t>(args.prompt)), 0, 1,
@@ -110,6 +134,7 @@ int run_bench(const BenchArgs& args) {
       if (rep >= 0) prefill_tps.push_back(args.prompt / seconds_since(start));
     }
     if (args.generate > 0) {
+      if (probe) dram_gbps.push_back(probe->read(pool).gb_per_s);
       const auto start = std::chrono::steady_clock::now();
       for (int i = 0; i < args.generate; ++i) {
         auto status = transformer->forward(std::span<const int>(&ids[static_cast<size_t>(i)], 1), i, 1, logits.data());
@@ -118,13 +143,17 @@ int run_bench(const BenchArgs& args) {
       if (rep >= 0) decode_tps.push_back(args.generate / seconds_since(start));
     }
   }
+  if (probe) {
+    dram_gbps.push_back(probe->read(pool).gb_per_s);
+    for (size_t r = 0; r < decode_tps.size(); ++r)
+      dram_shares.push_back(static_cast<double>(per_token) * decode_tps[r] / 1e9 /
+                            (0.5 * (dram_gbps[r] + dram_gbps[r + 1])));
+  } else {
+    peak_rss = peak_rss_mb();
+  }
   const Stats pp = stats_of(prefill_tps);
   const Stats tg = stats_of(decode_tps);
-  const uint64_t per_token = weight_bytes_per_token(*model);
   const double gbps = static_cast<double>(per_token) * tg.median / 1e9;
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  const double peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;
   if (args.json) {
     auto stat_json = [](const Stats& s) {
       return nlohmann::json{{"median", s.median}, {"mean", s.mean}, {"stddev", s.stddev}, {"min", s.min}, {"max", s.max}};
@@ -135,7 +164,12 @@ int run_bench(const BenchArgs& args) {
                           {"repetitions", args.repetitions},  {"prefill_tok_s", stat_json(pp)},
                           {"decode_tok_s", stat_json(tg)},    {"file_bytes", model->file_bytes},
                           {"bytes_per_decoded_token", per_token}, {"decode_gb_s", gbps},
-                          {"peak_rss_mb", peak_rss_mb}};
+                          {"peak_rss_mb", peak_rss}};
+    if (probe) {
+      out["dram_read_gb_s"] = stat_json(stats_of(dram_gbps));
+      out["dram_readings"] = dram_gbps;
+      out["decode_dram_share"] = stat_json(stats_of(dram_shares));
+    }
     std::printf("%s\n", out.dump().c_str());
     return 0;
   }
@@ -146,9 +180,16 @@ int run_bench(const BenchArgs& args) {
               pp.median, pp.mean, pp.stddev, pp.min, pp.max, args.repetitions);
   std::printf("tg%-4d %10.1f tok/s median  (mean %.1f +/- %.1f, min %.1f, max %.1f, %d runs)\n", args.generate,
               tg.median, tg.mean, tg.stddev, tg.min, tg.max, args.repetitions);
-  std::printf("file %llu bytes; a decoded token reads %llu weight bytes -> %.2f GB/s at the median; peak RSS %.1f MB\n",
+  std::printf("file %llu bytes; a decoded token reads %llu weight bytes -> %.2f GB/s at the median; peak RSS %.1f MB%s\n",
               static_cast<unsigned long long>(model->file_bytes), static_cast<unsigned long long>(per_token), gbps,
-              peak_rss_mb);
+              peak_rss, probe ? " (before the probe's buffer)" : "");
+  if (probe) {
+    const Stats read = stats_of(dram_gbps), share = stats_of(dram_shares);
+    std::printf("DRAM read (%.0f MiB by %d threads, %zu readings): %.2f GB/s median (min %.2f, max %.2f); decode runs "
+                "at %.1f%% of it, median of runs each against the readings on either side (min %.1f%%, max %.1f%%)\n",
+                static_cast<double>(probe->bytes()) / 1048576.0, pool.size(), dram_gbps.size(), read.median, read.min,
+                read.max, 100.0 * share.median, 100.0 * share.min, 100.0 * share.max);
+  }
   return 0;
 }
 
@@ -167,6 +208,9 @@ Runner add_bench(CLI::App& app) {
   sub->add_option("-r,--repetitions", args->repetitions, "Timed runs of each test")->capture_default_str()->check(CLI::Range(1, 1000));
   sub->add_option("-t,--threads", args->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 1024));
   sub->add_flag("--json", args->json, "Print one JSON object");
+  sub->add_flag("--dram", args->dram,
+                "Also read a 1 GiB buffer on the same threads before each decode run and after the last, and "
+                "report decode's bandwidth as a share of it");
   return [args] { return run_bench(*args); };
 }
 
