@@ -48,6 +48,9 @@ TEST(Cli, BenchDramReadsBeforeEveryDecodeRunAndAfterTheLast) {
   auto without = run_nibble(args);
   ASSERT_EQ(without.exit_code, 0) << without.err;
   EXPECT_FALSE(nlohmann::json::parse(without.out).contains("dram_readings"));
+  auto no_decode = run_nibble("bench -m " + tiny_llama() + " -p 4 -n 0 --dram");
+  EXPECT_NE(no_decode.exit_code, 0);
+  EXPECT_NE(no_decode.err.find("-n is 0"), std::string::npos) << no_decode.err;
 }
 
 TEST(Cli, GenerateStopsAtTheEndOfTextToken) {

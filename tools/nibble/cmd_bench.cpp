@@ -93,6 +93,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 int run_bench(const BenchArgs& args) {
+  if (args.dram && args.generate == 0)
+    return report(Error{"--dram compares decode runs with the DRAM probe, so it needs -n > 0; -n is 0"});
   ThreadPool pool(args.threads);
   auto model = load_for_command(args.model_args, /*require_tokenizer=*/false, pool, nullptr);
   if (!model.ok()) return report(model.error());
@@ -119,7 +121,7 @@ int run_bench(const BenchArgs& args) {
   double peak_rss = 0;
   // One untimed warm-up of each test faults in the weights and caches.
   for (int rep = -1; rep < args.repetitions; ++rep) {
-    if (rep == 0 && args.dram && args.generate > 0) {
+    if (rep == 0 && args.dram) {
       // The model's peak, before the probe's buffer joins it.
       peak_rss = peak_rss_mb();
       auto created = DramProbe::create();
