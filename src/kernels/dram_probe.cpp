@@ -5,6 +5,8 @@
 #include <cstring>
 #include <new>
 
+#include "core/stopwatch.h"
+
 namespace nibble {
 
 Result<DramProbe> DramProbe::create(size_t bytes) {
@@ -30,7 +32,7 @@ DramProbe::Reading DramProbe::read(ThreadPool& pool, const KernelTable& table) c
   pool.parallel_for(buffer_.size(), kPageBytes, [&](size_t begin, size_t end) {
     checksum.fetch_add(table.sum_words(data + begin, (end - begin) / 8), std::memory_order_relaxed);
   });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
   return Reading{static_cast<double>(buffer_.size()) / seconds * 1e-9, checksum.load()};
 }
 

@@ -3,13 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
-namespace nibble {
+#include "core/stopwatch.h"
 
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-}  // namespace
+namespace nibble {
 
 Result<GenerateResult> generate(const Model& model, Transformer& transformer,
                                 const std::vector<int>& prompt_ids, const GenerateOptions& options,

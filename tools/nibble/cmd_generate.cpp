@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "core/stopwatch.h"
 #include "core/thread_pool.h"
 #include "model/generate.h"
 #include "model/model.h"
@@ -29,7 +30,7 @@ int run_generate(const GenerateArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   auto model = load_for_command(args.model_args, /*require_tokenizer=*/true, pool, nullptr);
   if (!model.ok()) return report(model.error());
-  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double load_seconds = seconds_since(start);
   const Tokenizer& tokenizer = *model->tokenizer;
 
   auto prompt_ids = tokenizer.encode(args.prompt, /*add_bos=*/true);

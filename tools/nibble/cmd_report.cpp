@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "core/file.h"
+#include "core/stopwatch.h"
 #include "eval/perplexity.h"
 #include "eval/quality_report.h"
 #include "load.h"
@@ -101,7 +102,7 @@ Result<QualityReport> build_report(const ReportArgs& args, ThreadPool& pool) {
       config.preset = preset;
       config.algorithm = a;
       config.bits_per_weight = quantized.bits_per_weight();
-      config.quantize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      config.quantize_seconds = seconds_since(start);
       for (const TensorReport& t : quantized.tensors) config.layers.push_back({t.name, t.scheme, t.rel_rms_error});
       std::fprintf(stderr, "[%d/%d] %s %s: %.3f bits/weight, quantized in %.2f s\n",
                    static_cast<int>(models.size()) + 1, total, preset.c_str(), a.c_str(), config.bits_per_weight,
