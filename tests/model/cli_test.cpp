@@ -53,6 +53,31 @@ TEST(Cli, BenchDramReadsBeforeEveryDecodeRunAndAfterTheLast) {
   EXPECT_NE(no_decode.err.find("-n is 0"), std::string::npos) << no_decode.err;
 }
 
+TEST(Cli, BenchCountsTheWeightsAndTheKvCacheADecodedTokenReads) {
+  NIBBLE_REQUIRE_MODELS();
+  std::ifstream reference(model_path("tiny-llama-8m/reference.json"));
+  const auto config = nlohmann::json::parse(reference)["config"];
+  const double dim = config["dim"], hidden = config["hidden"], vocab = config["vocab"];
+  const double layers = config["n_layers"];
+  const double kv_dim = config["n_kv_heads"].get<double>() * dim / config["n_heads"].get<double>();
+  // float32 model.bin: per layer q/k/v/o, gate/up/down and two norms; the final norm, the
+  // classifier (the tied table, read whole) and the one embedding row a token looks up.
+  const double weights =
+      4.0 * (layers * (2 * dim * dim + 2 * dim * kv_dim + 3 * dim * hidden + 2 * dim) + dim + vocab * dim + dim);
+  const double kv_per_position = 2.0 * layers * kv_dim * 4.0;  // float32 keys and values
+  for (int n : {1, 6}) {
+    auto run = run_nibble("bench -m " + tiny_llama() + " -p 0 -n " + std::to_string(n) + " -r 1 -t 1 --json");
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    auto json = nlohmann::json::parse(run.out);
+    EXPECT_EQ(json["weight_bytes_per_decoded_token"].get<double>(), weights);
+    // Positions 0..n-1 decoded: the token at position i reads i + 1 cached positions.
+    EXPECT_EQ(json["kv_bytes_per_decoded_token"].get<double>(), kv_per_position * (n + 1) / 2.0) << "n " << n;
+    const double total = json["bytes_per_decoded_token"];
+    EXPECT_EQ(total, weights + kv_per_position * (n + 1) / 2.0);
+    EXPECT_DOUBLE_EQ(json["decode_gb_s"].get<double>(), total * json["decode_tok_s"]["median"].get<double>() / 1e9);
+  }
+}
+
 TEST(Cli, GenerateStopsAtTheEndOfTextToken) {
   NIBBLE_REQUIRE_MODELS();
   // reference.json: the greedy continuation reaches BOS after 8 tokens.

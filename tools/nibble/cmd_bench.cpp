@@ -61,8 +61,7 @@ uint64_t matrix_bytes(const Linear& l) {
 }
 
 // Weight bytes one decoded token reads: every linear layer and the classifier in full,
-// one embedding row, the norms and biases. (The KV cache adds 2 * n_layers * kv_dim *
-// 4 bytes per cached position; it is reported separately.)
+// one embedding row, the norms and biases.
 uint64_t weight_bytes_per_token(const Model& model) {
   const ModelWeights& w = model.weights;
   uint64_t bytes = 0;
@@ -81,6 +80,14 @@ uint64_t weight_bytes_per_token(const Model& model) {
                                                : w.token_embedding.data.size() * sizeof(float);
   bytes += table / static_cast<uint64_t>(model.config.vocab_size);  // one row
   return bytes;
+}
+
+// KV-cache bytes a decoded token reads, averaged over a run of `n_decoded` tokens from
+// position 0: the token at position i attends to the float32 keys and values of positions
+// 0..i in every layer, so a run reads (n_decoded + 1) / 2 positions per token on average.
+double kv_bytes_per_decoded_token(const ModelConfig& c, int n_decoded) {
+  const double per_position = 2.0 * c.n_layers * c.kv_dim() * sizeof(float);
+  return per_position * (n_decoded + 1) / 2.0;
 }
 
 double peak_rss_mb() {
@@ -111,7 +118,9 @@ int run_bench(const BenchArgs& args) {
     id = static_cast<int>(state >> 8) % c.vocab_size;
   }
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));
-  const uint64_t per_token = weight_bytes_per_token(*model);
+  const uint64_t weight_bytes = weight_bytes_per_token(*model);
+  const double kv_bytes = kv_bytes_per_decoded_token(c, args.generate);
+  const double per_token = static_cast<double>(weight_bytes) + kv_bytes;  // what the GB/s figures count
   std::vector<double> prefill_tps, decode_tps;
   std::vector<double> dram_gbps, dram_shares;  // with --dram: readings, and each decode run's share
   std::optional<DramProbe> probe;
@@ -145,14 +154,14 @@ int run_bench(const BenchArgs& args) {
   if (probe) {
     dram_gbps.push_back(probe->read(pool).gb_per_s);
     for (size_t r = 0; r < decode_tps.size(); ++r)
-      dram_shares.push_back(static_cast<double>(per_token) * decode_tps[r] / 1e9 /
+      dram_shares.push_back(per_token * decode_tps[r] / 1e9 /
                             (0.5 * (dram_gbps[r] + dram_gbps[r + 1])));
   } else {
     peak_rss = peak_rss_mb();
   }
   const Stats pp = stats_of(prefill_tps);
   const Stats tg = stats_of(decode_tps);
-  const double gbps = static_cast<double>(per_token) * tg.median / 1e9;
+  const double gbps = per_token * tg.median / 1e9;
   if (args.json) {
     auto stat_json = [](const Stats& s) {
       return nlohmann::json{{"median", s.median}, {"mean", s.mean}, {"stddev", s.stddev}, {"min", s.min}, {"max", s.max}};
@@ -162,7 +171,8 @@ int run_bench(const BenchArgs& args) {
                           {"prompt_tokens", args.prompt},     {"decode_tokens", args.generate},
                           {"repetitions", args.repetitions},  {"prefill_tok_s", stat_json(pp)},
                           {"decode_tok_s", stat_json(tg)},    {"file_bytes", model->file_bytes},
-                          {"bytes_per_decoded_token", per_token}, {"decode_gb_s", gbps},
+                          {"bytes_per_decoded_token", per_token}, {"weight_bytes_per_decoded_token", weight_bytes},
+                          {"kv_bytes_per_decoded_token", kv_bytes}, {"decode_gb_s", gbps},
                           {"peak_rss_mb", peak_rss}};
     if (probe) {
       out["dram_read_gb_s"] = stat_json(stats_of(dram_gbps));
@@ -179,9 +189,10 @@ int run_bench(const BenchArgs& args) {
               pp.median, pp.mean, pp.stddev, pp.min, pp.max, args.repetitions);
   std::printf("tg%-4d %10.1f tok/s median  (mean %.1f +/- %.1f, min %.1f, max %.1f, %d runs)\n", args.generate,
               tg.median, tg.mean, tg.stddev, tg.min, tg.max, args.repetitions);
-  std::printf("file %llu bytes; a decoded token reads %llu weight bytes -> %.2f GB/s at the median; peak RSS %.1f MB%s\n",
-              static_cast<unsigned long long>(model->file_bytes), static_cast<unsigned long long>(per_token), gbps,
-              peak_rss, probe ? " (before the probe's buffer)" : "");
+  std::printf("file %llu bytes; a decoded token reads %llu weight bytes + %.0f KV-cache bytes (mean over the run) -> "
+              "%.2f GB/s at the median; peak RSS %.1f MB%s\n",
+              static_cast<unsigned long long>(model->file_bytes), static_cast<unsigned long long>(weight_bytes), kv_bytes,
+              gbps, peak_rss, probe ? " (before the probe's buffer)" : "");
   if (probe) {
     const Stats read = stats_of(dram_gbps), share = stats_of(dram_shares);
     std::printf("DRAM read (%.0f MiB by %d threads, %zu readings): %.2f GB/s median (min %.2f, max %.2f); decode runs "
