@@ -18,9 +18,8 @@ QMatrixView view_of(const QuantizedMatrix& m) {
   v.zero_points = m.zero_points.empty() ? nullptr : m.zero_points.data();
   v.code_sums = m.code_sums.empty() ? nullptr : m.code_sums.data();
   if (!m.panels.empty()) {
-    v.panel_chunks = m.panels.chunks_per_row;
-    v.panel_codes = m.panels.codes.data();
-    v.panel_scales = m.panels.scales.data();
+    v.panel = m.panels.layout;
+    v.panel_bytes = m.panels.bytes.data();
     v.panel_negatable = m.panels.negatable;
   }
   return v;

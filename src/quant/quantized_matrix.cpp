@@ -68,7 +68,7 @@ void derive_a8_data(QuantizedMatrix& m, ThreadPool* pool) {
   m.panels = panels ? allocate_a8_panels(m) : A8Panels{};
   const QMatrixView view = view_of(m);
   // With panels, the row runs on to the end of its last chunk with zeros (zero weights).
-  const size_t row_codes = panels ? static_cast<size_t>(m.panels.chunks_per_row) * panel_chunk_elements(m)
+  const size_t row_codes = panels ? static_cast<size_t>(m.panels.layout.chunks_per_row) * panel_chunk_elements(m)
                                   : static_cast<size_t>(m.cols);
   // Each row is unpacked once, for its group sums and its place in the panels (loading a
   // 1B-parameter a8 model does this for every weight, so no per-element position arithmetic).

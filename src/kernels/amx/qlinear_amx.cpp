@@ -68,7 +68,7 @@ constexpr int kActs = 4, kCodes = 6;
 // 10.6 -> 6.9 ms on one thread).
 int tile_group_inputs(const QMatrixView& w, int elems) {
   if (!w.panel_negatable) return 0;
-  const int inputs = w.panel_chunks * elems;  // panels pad rows to whole chunks with code 0
+  const int inputs = w.panel.chunks_per_row * elems;  // panels pad rows to whole chunks with code 0
   const int group = w.n_groups == 1 ? inputs : w.group;
   return 2 * group <= kTileRowBytes && inputs == w.n_groups * group ? group : 0;
 }
@@ -77,14 +77,16 @@ int tile_group_inputs(const QMatrixView& w, int elems) {
 // int8 panels; int4 chunks unpacked to one byte per code): per group, its rows of codes
 // and then the same rows negated.
 template <bool kInt4>
-void block_codes(const uint8_t* chunks, int n_chunks, int group_chunks, uint8_t* out) {
+void block_codes(const QMatrixView& w, int block, uint8_t* out) {
   const __m512i zero = _mm512_setzero_si512();
   constexpr int kRowsPerChunk = kInt4 ? 2 : 1;
+  const int group_chunks = w.panel.group_chunks;  // every group whole (tile_group_inputs)
   const size_t half = static_cast<size_t>(group_chunks) * kRowsPerChunk * kPanelChunkBytes;
-  for (int k0 = 0; k0 < n_chunks; k0 += group_chunks) {
-    for (int k = k0; k < k0 + group_chunks; ++k) {
+  for (int g = 0; g < w.n_groups; ++g) {
+    const uint8_t* chunks = w.panel_bytes + panel_offsets::group_codes(w.panel, block, g);
+    for (int k = 0; k < group_chunks; ++k) {
       const __m512i v = _mm512_loadu_si512(chunks + static_cast<size_t>(k) * kPanelChunkBytes);
-      uint8_t* rows = out + static_cast<size_t>(k - k0) * kRowsPerChunk * kPanelChunkBytes;
+      uint8_t* rows = out + static_cast<size_t>(k) * kRowsPerChunk * kPanelChunkBytes;
       if constexpr (kInt4) {
         // Chunk k's low nibbles are inputs 8k..8k+3, its high nibbles 8k+4..8k+7.
         const __m512i low_nibble = _mm512_set1_epi8(0x0f);
@@ -155,7 +157,6 @@ struct Operands {
   const uint8_t* tokens;      // token_rows
   int group;                  // inputs per group
   const uint8_t* codes[2];    // block_codes of each block
-  const uint8_t* scales[2];   // [group][16] of each block
   int first_row[2];           // the blocks' first rows
   __mmask16 keep[2];          // rows of each block inside [row_begin, row_end)
 };
@@ -178,7 +179,8 @@ void tokens_through_blocks(const QMatrixView& w, const ActivationCodes& a, int t
   // acc += scale * float(I): a multiply and an add per group, as the reference.
   auto add_group = [&](int g) __attribute__((always_inline)) {
     for (int j = 0; j < NB; ++j) {
-      const __m512 scales = avx512::load_scales16<kScale>(o.scales[j] + static_cast<size_t>(g) * kPanelRows * kScaleBytes);
+      const __m512 scales = avx512::load_scales16<kScale>(
+          w.panel_bytes + panel_offsets::group_scales(w.panel, o.first_row[j] / kPanelRows, g, kScaleBytes));
       for (int i = 0; i < NT; ++i) {
         for (int t = 0; t < kTileTokens; ++t) {
           float* row = acc[2 * i + j][t];
@@ -218,8 +220,6 @@ void tokens_through_blocks(const QMatrixView& w, const ActivationCodes& a, int n
 template <bool kInt4, ScaleType kScale>
 void tiled_rows(const QMatrixView& w, int group, const ActivationCodes& a, int n_tokens, int row_begin, int row_end,
                 float* y, size_t y_stride) {
-  constexpr int kElems = kInt4 ? 8 : 4;
-  constexpr size_t kScaleBytes = kScale == ScaleType::kF32 ? 4 : 2;
   TileConfig config;
   for (int tile = 0; tile < 4; ++tile) config.set(tile, kTileTokens, kPanelRows * sizeof(int32_t));
   for (int i = 0; i < 2; ++i) config.set(kActs + i, kTileTokens, 2 * group);
@@ -233,16 +233,13 @@ void tiled_rows(const QMatrixView& w, int group, const ActivationCodes& a, int n
   o.tokens = buffer;
   o.group = group;
   token_rows(a, n_tokens, w.n_groups, group, buffer);
-  const size_t chunk_bytes = static_cast<size_t>(w.panel_chunks) * kPanelChunkBytes;
   const int last_block = (row_end - 1) / kPanelRows;
   for (int block = row_begin / kPanelRows; block <= last_block; block += 2) {
     const int nb = block < last_block ? 2 : 1;
     for (int j = 0; j < nb; ++j) {
       uint8_t* codes = buffer + token_bytes + j * block_bytes;
-      block_codes<kInt4>(w.panel_codes + static_cast<size_t>(block + j) * chunk_bytes, w.panel_chunks, group / kElems,
-                         codes);
+      block_codes<kInt4>(w, block + j, codes);
       o.codes[j] = codes;
-      o.scales[j] = w.panel_scales + static_cast<size_t>(block + j) * w.n_groups * kPanelRows * kScaleBytes;
       o.first_row[j] = (block + j) * kPanelRows;
       const int lo = row_begin > o.first_row[j] ? row_begin - o.first_row[j] : 0;
       const int hi = row_end < o.first_row[j] + kPanelRows ? row_end - o.first_row[j] : kPanelRows;
@@ -273,7 +270,7 @@ void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, i
                 size_t y_stride) {
   const int tiled = a.n_tokens / kTileTokens * kTileTokens;
   const bool int4 = w.codec == WeightCodec::kInt4Sym;
-  const int group_inputs = w.panel_codes != nullptr ? tile_group_inputs(w, int4 ? 8 : 4) : 0;
+  const int group_inputs = w.panel_bytes != nullptr ? tile_group_inputs(w, int4 ? 8 : 4) : 0;
   if (group_inputs == 0 || tiled == 0 || row_begin >= row_end) {
     avx512::qlinear_a8(w, a, row_begin, row_end, y, y_stride);
     return;

@@ -12,14 +12,16 @@ namespace nibble::avx512 {
 
 namespace {
 
-// Chunks the codes are prefetched ahead of use (8 KiB), into L2. A decoded token streams
+// How far ahead of use the panels are prefetched (8 KiB), into L2. A decoded token streams
 // every panel once from DRAM; without prefetching the hardware prefetcher alone left the
 // 1.1B model's decode at ~7.5 GB/s on one thread (2 KiB ahead into L1: ~9.9 GB/s). Going
 // further ahead into L2 keeps more lines in flight than L1's fill buffers allow: 96 copies
 // of a 5632x2048 a8w4 layer (matvec_dram), two threads, alternated in one process, medians
 // 20.46 / 20.38 GB/s at 2 KiB into L1 against 21.21 / 20.90 at 8 KiB into L2; 4 and 16 KiB
-// into L2 and 16 KiB into L3 measured the same within this VM's noise.
-constexpr int kPrefetchChunks = 128;
+// into L2 and 16 KiB into L3 measured the same within this VM's noise. Each chunk and each
+// line of scales prefetches the line this far past itself, so a block's whole stream
+// (a8_panels.h) is covered.
+constexpr size_t kPrefetchBytes = 8192;
 
 // Four activation bytes (elements at..at+3 of one token) in every 32-bit lane.
 inline __m512i broadcast4(const uint8_t* at) {
@@ -28,9 +30,8 @@ inline __m512i broadcast4(const uint8_t* at) {
   return _mm512_set1_epi32(v);
 }
 
-inline void prefetch_chunk(const uint8_t* codes, int k) {
-  _mm_prefetch(reinterpret_cast<const char*>(codes + static_cast<size_t>(k + kPrefetchChunks) * kPanelChunkBytes),
-               _MM_HINT_T1);
+inline void prefetch_ahead(const uint8_t* line) {
+  _mm_prefetch(reinterpret_cast<const char*>(line + kPrefetchBytes), _MM_HINT_T1);
 }
 
 // Tokens [t0, t0 + NT) through block `block`; stores rows [lo, hi) of the block.
@@ -41,13 +42,10 @@ inline void prefetch_chunk(const uint8_t* codes, int k) {
 template <int NT, bool kInt4, ScaleType kScale>
 void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t0, int lo, int hi, float* y,
                 size_t y_stride) {
-  constexpr int kElems = kInt4 ? 8 : 4;
   constexpr size_t kScaleBytes = kScale == ScaleType::kF32 ? 4 : 2;
   constexpr bool kTwoChains = NT == 1;
-  const size_t chunks = static_cast<size_t>(w.panel_chunks);
-  const uint8_t* codes = w.panel_codes + static_cast<size_t>(block) * chunks * kPanelChunkBytes;
-  const uint8_t* scales = w.panel_scales + static_cast<size_t>(block) * w.n_groups * kPanelRows * kScaleBytes;
-  const int group_chunks = w.n_groups == 1 ? w.panel_chunks : w.group / kElems;
+  const PanelLayout& l = w.panel;
+  const uint8_t* unit = w.panel_bytes + panel_offsets::group_codes(l, block, 0);
   const uint8_t* u[NT];
   for (int t = 0; t < NT; ++t) u[t] = a.codes + static_cast<size_t>(t0 + t) * a.stride;
   const __m512i low_nibble = _mm512_set1_epi8(0x0f);
@@ -55,9 +53,14 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
   const __m512i ones = _mm512_set1_epi8(1);
   __m512 facc[NT];
   for (int t = 0; t < NT; ++t) facc[t] = _mm512_setzero_ps();
-  for (int g = 0; g < w.n_groups; ++g) {
-    const int k0 = g * group_chunks;
-    const int k1 = k0 + group_chunks < w.panel_chunks ? k0 + group_chunks : w.panel_chunks;
+  // Units in order; within one, its groups' codes and then the line of their scales.
+  const uint8_t* scales = unit + static_cast<size_t>(panel_offsets::unit_size(l, 0)) * l.group_chunks * kPanelChunkBytes;
+  const uint8_t* group_codes = unit;
+  for (int g = 0, in_unit = 0; g < w.n_groups; ++g) {
+    const int k0 = g * l.group_chunks;
+    const int k1 = k0 + l.group_chunks < l.chunks_per_row ? k0 + l.group_chunks : l.chunks_per_row;
+    // Chunk k of the row is at codes + k * kPanelChunkBytes for k in [k0, k1).
+    const uint8_t* codes = group_codes - static_cast<size_t>(k0) * kPanelChunkBytes;
     __m512i even[NT], odd[kTwoChains ? NT : 1];
     for (int t = 0; t < NT; ++t) even[t] = _mm512_setzero_si512();
     if constexpr (kTwoChains) odd[0] = _mm512_setzero_si512();
@@ -76,7 +79,7 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
     int k = k0;
     if constexpr (kInt4) {
       for (; k < k1; ++k) {
-        prefetch_chunk(codes, k);
+        prefetch_ahead(codes + static_cast<size_t>(k) * kPanelChunkBytes);
         const __m512i v = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
         const __m512i c_lo = _mm512_sub_epi8(_mm512_and_si512(v, low_nibble), eight);
         const __m512i c_hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low_nibble), eight);
@@ -85,14 +88,15 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
       }
     } else {
       for (; k + 2 <= k1; k += 2) {
-        prefetch_chunk(codes, k);
-        prefetch_chunk(codes, k + 1);
+        prefetch_ahead(codes + static_cast<size_t>(k) * kPanelChunkBytes);
+        prefetch_ahead(codes + static_cast<size_t>(k + 1) * kPanelChunkBytes);
         const __m512i v0 = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
         const __m512i v1 = _mm512_loadu_si512(codes + static_cast<size_t>(k + 1) * kPanelChunkBytes);
         code_sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(code_sums, ones, v0), ones, v1);
         add_pair(static_cast<size_t>(k) * 4, v0, v1);
       }
       if (k < k1) {
+        prefetch_ahead(codes + static_cast<size_t>(k) * kPanelChunkBytes);
         const __m512i v = _mm512_loadu_si512(codes + static_cast<size_t>(k) * kPanelChunkBytes);
         code_sums = _mm512_dpbusd_epi32(code_sums, ones, v);
         for (int t = 0; t < NT; ++t)
@@ -100,12 +104,21 @@ void panel_tile(const QMatrixView& w, const ActivationCodes& a, int block, int t
       }
     }
     // acc += scale * float(sum - z_a * code_sum): exact int32, then a multiply and an add.
-    const __m512 group_scales = load_scales16<kScale>(scales + static_cast<size_t>(g) * kPanelRows * kScaleBytes);
+    const __m512 group_scales = load_scales16<kScale>(scales + static_cast<size_t>(in_unit) * kPanelRows * kScaleBytes);
     for (int t = 0; t < NT; ++t) {
       __m512i sum = even[t];
       if constexpr (kTwoChains) sum = _mm512_add_epi32(sum, odd[t]);
       const __m512i exact = _mm512_sub_epi32(sum, _mm512_mullo_epi32(_mm512_set1_epi32(a.zeros[t0 + t]), code_sums));
       facc[t] = _mm512_add_ps(facc[t], _mm512_mul_ps(group_scales, _mm512_cvtepi32_ps(exact)));
+    }
+    if (++in_unit < l.unit_groups) {
+      group_codes += static_cast<size_t>(l.group_chunks) * kPanelChunkBytes;
+    } else {
+      prefetch_ahead(scales);
+      unit += l.unit_bytes;
+      group_codes = unit;
+      scales = unit + static_cast<size_t>(panel_offsets::unit_size(l, g + 1)) * l.group_chunks * kPanelChunkBytes;
+      in_unit = 0;
     }
   }
   const __mmask16 keep = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));

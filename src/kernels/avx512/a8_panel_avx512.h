@@ -7,7 +7,7 @@
 
 namespace nibble::avx512 {
 
-// qlinear_a8 for a matrix with panels (w.panel_codes set): the same bits as
+// qlinear_a8 for a matrix with panels (w.panel_bytes set): the same bits as
 // scalar::qlinear_a8. Lane i of every vector is row i of a block: each vpdpbusd adds four
 // u8 x s8 products per row into that row's int32 sum (exact), so a group's sum needs no
 // horizontal add; groups then combine per lane in ascending order, a multiply then an add,

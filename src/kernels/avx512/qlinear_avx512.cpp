@@ -205,7 +205,7 @@ void dot4_f32(const float* a, const float* const* b, int n, float* out) {
 
 void qlinear_a8(const QMatrixView& w, const ActivationCodes& a, int row_begin, int row_end, float* y,
                 size_t y_stride) {
-  if (w.panel_codes == nullptr) {
+  if (w.panel_bytes == nullptr) {
     // No panels: int4 with zero points or groups that split a chunk (kernels/a8_panels.h).
     scalar::qlinear_a8(w, a, row_begin, row_end, y, y_stride);
     return;
