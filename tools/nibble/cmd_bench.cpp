@@ -84,10 +84,11 @@ uint64_t weight_bytes_per_token(const Model& model) {
 
 // KV-cache bytes a decoded token reads, averaged over a run of `n_decoded` tokens from
 // position 0: the token at position i attends to the float32 keys and values of positions
-// 0..i in every layer, so a run reads (n_decoded + 1) / 2 positions per token on average.
-double kv_bytes_per_decoded_token(const ModelConfig& c, int n_decoded) {
-  const double per_position = 2.0 * c.n_layers * c.kv_dim() * sizeof(float);
-  return per_position * (n_decoded + 1) / 2.0;
+// 0..i in every layer, so a run reads (n_decoded + 1) / 2 positions per token on average
+// (a whole number of bytes: a position's bytes are even).
+uint64_t kv_bytes_per_decoded_token(const ModelConfig& c, int n_decoded) {
+  const uint64_t per_position = 2 * static_cast<uint64_t>(c.n_layers) * c.kv_dim() * sizeof(float);
+  return per_position / 2 * static_cast<uint64_t>(n_decoded + 1);
 }
 
 double peak_rss_mb() {
@@ -119,8 +120,8 @@ int run_bench(const BenchArgs& args) {
   }
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));
   const uint64_t weight_bytes = weight_bytes_per_token(*model);
-  const double kv_bytes = kv_bytes_per_decoded_token(c, args.generate);
-  const double per_token = static_cast<double>(weight_bytes) + kv_bytes;  // what the GB/s figures count
+  const uint64_t kv_bytes = kv_bytes_per_decoded_token(c, args.generate);
+  const uint64_t per_token = weight_bytes + kv_bytes;  // what the GB/s figures count
   std::vector<double> prefill_tps, decode_tps;
   std::vector<double> dram_gbps, dram_shares;  // with --dram: readings, and each decode run's share
   std::optional<DramProbe> probe;
@@ -154,14 +155,14 @@ int run_bench(const BenchArgs& args) {
   if (probe) {
     dram_gbps.push_back(probe->read(pool).gb_per_s);
     for (size_t r = 0; r < decode_tps.size(); ++r)
-      dram_shares.push_back(per_token * decode_tps[r] / 1e9 /
+      dram_shares.push_back(static_cast<double>(per_token) * decode_tps[r] / 1e9 /
                             (0.5 * (dram_gbps[r] + dram_gbps[r + 1])));
   } else {
     peak_rss = peak_rss_mb();
   }
   const Stats pp = stats_of(prefill_tps);
   const Stats tg = stats_of(decode_tps);
-  const double gbps = per_token * tg.median / 1e9;
+  const double gbps = static_cast<double>(per_token) * tg.median / 1e9;
   if (args.json) {
     auto stat_json = [](const Stats& s) {
       return nlohmann::json{{"median", s.median}, {"mean", s.mean}, {"stddev", s.stddev}, {"min", s.min}, {"max", s.max}};
@@ -189,10 +190,10 @@ int run_bench(const BenchArgs& args) {
               pp.median, pp.mean, pp.stddev, pp.min, pp.max, args.repetitions);
   std::printf("tg%-4d %10.1f tok/s median  (mean %.1f +/- %.1f, min %.1f, max %.1f, %d runs)\n", args.generate,
               tg.median, tg.mean, tg.stddev, tg.min, tg.max, args.repetitions);
-  std::printf("file %llu bytes; a decoded token reads %llu weight bytes + %.0f KV-cache bytes (mean over the run) -> "
+  std::printf("file %llu bytes; a decoded token reads %llu weight bytes + %llu KV-cache bytes (mean over the run) -> "
               "%.2f GB/s at the median; peak RSS %.1f MB%s\n",
-              static_cast<unsigned long long>(model->file_bytes), static_cast<unsigned long long>(weight_bytes), kv_bytes,
-              gbps, peak_rss, probe ? " (before the probe's buffer)" : "");
+              static_cast<unsigned long long>(model->file_bytes), static_cast<unsigned long long>(weight_bytes),
+              static_cast<unsigned long long>(kv_bytes), gbps, peak_rss, probe ? " (before the probe's buffer)" : "");
   if (probe) {
     const Stats read = stats_of(dram_gbps), share = stats_of(dram_shares);
     std::printf("DRAM read (%.0f MiB by %d threads, %zu readings): %.2f GB/s median (min %.2f, max %.2f); decode runs "
